@@ -1,0 +1,44 @@
+import Foundation
+import Synchronization
+
+// Work is split into a FIXED list of chunks that does not depend on the thread count, and each
+// chunk writes its own output, so results are bit-identical for 1 thread or many. ATTN_THREADS
+// sets how many workers pick up chunks (default: all cores).
+public enum Parallel {
+    public static let threadCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["ATTN_THREADS"], let n = Int(text), n > 0 {
+            return min(n, 256)
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Runs `body(chunk)` for every chunk in 0..<chunks; worker w takes chunks w, w+T, w+2T...
+    public static func forEach(chunks: Int, _ body: (Int) -> Void) {
+        let workers = min(threadCount, chunks)
+        if workers <= 1 {
+            for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var chunk = worker
+            while chunk < chunks {
+                body(chunk)
+                chunk += workers
+            }
+        }
+    }
+}
+
+// Ctrl-C in the REPL sets this flag; long kernels poll it between tiles and stop with
+// KernelError.cancelled. It is the only process-wide state in the kernels, and it is atomic.
+public enum Cancellation {
+    private static let flag = Atomic<Bool>(false)
+
+    public static func request() { flag.store(true, ordering: .relaxed) }
+    public static func reset() { flag.store(false, ordering: .relaxed) }
+    public static var isRequested: Bool { flag.load(ordering: .relaxed) }
+
+    public static func check() throws {
+        if isRequested { throw KernelError.cancelled }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+// Reductions accumulate in Double, in index order, so results do not depend on threads.
+public enum Reduction: String, Sendable {
+    case sum, mean, max, min
+}
+
+public extension Tensor {
+    /// Reduces over all elements.
+    func reduceAll(_ kind: Reduction) throws -> Double {
+        guard count > 0 || kind == .sum else {
+            throw KernelError.invalidArgument("\(kind.rawValue) of an empty tensor")
+        }
+        switch kind {
+        case .sum, .mean:
+            var total = 0.0
+            for x in data { total += Double(x) }
+            return kind == .sum ? total : total / Double(count)
+        case .max: return Double(data.max()!)
+        case .min: return Double(data.min()!)
+        }
+    }
+
+    /// Normalises a possibly negative axis.
+    func resolveAxis(_ axis: Int) throws -> Int {
+        let resolved = axis < 0 ? axis + rank : axis
+        guard resolved >= 0 && resolved < rank else {
+            throw KernelError.invalidArgument("axis \(axis) is out of range for a tensor of rank \(rank) (shape \(formatShape(shape)))")
+        }
+        return resolved
+    }
+
+    /// Reduces along one axis; the axis is removed (nil result means the output is a scalar).
+    func reduce(_ kind: Reduction, axis: Int) throws -> Tensor? {
+        let ax = try resolveAxis(axis)
+        let n = shape[ax]
+        guard n > 0 || kind == .sum else {
+            throw KernelError.invalidArgument("\(kind.rawValue) over an empty axis")
+        }
+        let outer = shape[..<ax].reduce(1, *)
+        let inner = shape[(ax + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape.remove(at: ax)
+        if outShape.isEmpty { return nil }
+        var out = try Tensor(zeros: outShape)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * n * inner + i
+                var acc: Double
+                switch kind {
+                case .sum, .mean:
+                    acc = 0
+                    for j in 0..<n { acc += Double(data[base + j * inner]) }
+                    if kind == .mean { acc /= Double(n) }
+                case .max:
+                    acc = -Double.infinity
+                    for j in 0..<n { acc = Swift.max(acc, Double(data[base + j * inner])) }
+                case .min:
+                    acc = Double.infinity
+                    for j in 0..<n { acc = Swift.min(acc, Double(data[base + j * inner])) }
+                }
+                out.data[o * inner + i] = Float(acc)
+            }
+        }
+        return out
+    }
+
+    /// Numerically stable softmax along `axis`.
+    func softmax(axis: Int = -1) throws -> Tensor {
+        let ax = try resolveAxis(axis)
+        let n = shape[ax]
+        let outer = shape[..<ax].reduce(1, *)
+        let inner = shape[(ax + 1)...].reduce(1, *)
+        var out = self
+        out.data.withUnsafeMutableBufferPointer { o in
+            for a in 0..<outer {
+                for i in 0..<inner {
+                    let base = a * n * inner + i
+                    var m = -Float.infinity
+                    for j in 0..<n { m = Swift.max(m, o[base + j * inner]) }
+                    var total: Float = 0
+                    for j in 0..<n {
+                        let e = expf(o[base + j * inner] - m)
+                        o[base + j * inner] = e
+                        total += e
+                    }
+                    for j in 0..<n { o[base + j * inner] /= total }
+                }
+            }
+        }
+        return out
+    }
+
+    /// ||self - reference|| / ||reference|| (Frobenius), in Double.
+    func relativeError(to reference: Tensor) throws -> Double {
+        guard shape == reference.shape else {
+            throw KernelError.shapeMismatch("relerr needs equal shapes", shape, reference.shape)
+        }
+        var diff = 0.0, norm = 0.0
+        for i in 0..<count {
+            let d = Double(data[i]) - Double(reference.data[i])
+            diff += d * d
+            norm += Double(reference.data[i]) * Double(reference.data[i])
+        }
+        if norm == 0 { return diff == 0 ? 0 : .infinity }
+        return (diff / norm).squareRoot()
+    }
+
+    /// max |self - reference|.
+    func maxError(to reference: Tensor) throws -> Double {
+        guard shape == reference.shape else {
+            throw KernelError.shapeMismatch("maxerr needs equal shapes", shape, reference.shape)
+        }
+        var worst = 0.0
+        for i in 0..<count { worst = Swift.max(worst, Swift.abs(Double(data[i]) - Double(reference.data[i]))) }
+        return worst
+    }
+}

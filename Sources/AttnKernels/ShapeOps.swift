@@ -1,0 +1,125 @@
+// Axis permutation, concatenation and basic indexing/slicing (NumPy semantics).
+public enum AxisSelector: Equatable, Sendable {
+    /// One position (may be negative); removes the axis.
+    case index(Int)
+    /// start:stop:step, each optional as in Python; keeps the axis.
+    case range(start: Int?, stop: Int?, step: Int?)
+}
+
+public enum IndexResult: Equatable {
+    case scalar(Float)
+    case tensor(Tensor)
+}
+
+/// Python's slice.indices(): resolves a slice against a length, clamping out-of-range bounds.
+public func resolveSlice(start: Int?, stop: Int?, step: Int?, length: Int) throws -> (start: Int, count: Int, step: Int) {
+    let step = step ?? 1
+    guard step != 0 else { throw KernelError.invalidArgument("slice step cannot be zero") }
+    func clamp(_ value: Int?, _ defaultValue: Int) -> Int {
+        guard var v = value else { return defaultValue }
+        if v < 0 { v += length }
+        return step > 0 ? Swift.min(Swift.max(v, 0), length) : Swift.min(Swift.max(v, -1), length - 1)
+    }
+    let first = clamp(start, step > 0 ? 0 : length - 1)
+    let last = clamp(stop, step > 0 ? length : -1)
+    let count = step > 0 ? Swift.max(0, (last - first + step - 1) / step) : Swift.max(0, (first - last - step - 1) / (-step))
+    return (first, count, step)
+}
+
+public extension Tensor {
+    /// Permutes axes; with nil, reverses them (NumPy's `.T`).
+    func transposed(axes: [Int]? = nil) throws -> Tensor {
+        let perm = try (axes ?? Array((0..<rank).reversed())).map { try resolveAxis($0) }
+        guard perm.count == rank, Set(perm).count == rank else {
+            throw KernelError.invalidArgument("transpose axes \(perm) are not a permutation of 0..<\(rank)")
+        }
+        let outShape = perm.map { shape[$0] }
+        var out = try Tensor(zeros: outShape)
+        let inStrides = strides
+        let permuted = perm.map { inStrides[$0] }
+        let padShape = [Int](repeating: 1, count: 4 - rank) + outShape
+        let padStrides = [Int](repeating: 0, count: 4 - rank) + permuted
+        var index = 0
+        for a in 0..<padShape[0] {
+            for b in 0..<padShape[1] {
+                for c in 0..<padShape[2] {
+                    let base = a * padStrides[0] + b * padStrides[1] + c * padStrides[2]
+                    for d in 0..<padShape[3] {
+                        out.data[index] = data[base + d * padStrides[3]]
+                        index += 1
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func concat(_ parts: [Tensor], axis: Int = 0) throws -> Tensor {
+        guard let first = parts.first else { throw KernelError.invalidArgument("concat needs at least one tensor") }
+        let ax = try first.resolveAxis(axis)
+        var outShape = first.shape
+        outShape[ax] = 0
+        for part in parts {
+            var expected = first.shape
+            expected[ax] = part.shape.count == first.rank ? part.shape[ax] : -1
+            guard part.shape == expected else {
+                throw KernelError.shapeMismatch("concat along axis \(ax) needs the other axes equal", first.shape, part.shape)
+            }
+            outShape[ax] += part.shape[ax]
+        }
+        var out = try Tensor(zeros: outShape)
+        let outer = outShape[..<ax].reduce(1, *)
+        let inner = outShape[(ax + 1)...].reduce(1, *)
+        var offset = 0
+        for part in parts {
+            let block = part.shape[ax] * inner
+            for o in 0..<outer {
+                let src = o * block
+                let dst = o * outShape[ax] * inner + offset
+                for i in 0..<block { out.data[dst + i] = part.data[src + i] }
+            }
+            offset += block
+        }
+        return out
+    }
+
+    /// `x[sel0, sel1, ...]`; missing trailing selectors mean the whole axis.
+    func indexed(_ selectors: [AxisSelector]) throws -> IndexResult {
+        guard selectors.count <= rank else {
+            throw KernelError.invalidArgument("too many indices (\(selectors.count)) for a tensor of rank \(rank) (shape \(formatShape(shape)))")
+        }
+        var starts = [Int](), counts = [Int](), steps = [Int](), keep = [Bool]()
+        for axis in 0..<rank {
+            let selector = axis < selectors.count ? selectors[axis] : .range(start: nil, stop: nil, step: nil)
+            switch selector {
+            case let .index(i):
+                let resolved = i < 0 ? i + shape[axis] : i
+                guard resolved >= 0 && resolved < shape[axis] else {
+                    throw KernelError.invalidArgument("index \(i) is out of range for axis \(axis) of size \(shape[axis])")
+                }
+                starts.append(resolved); counts.append(1); steps.append(1); keep.append(false)
+            case let .range(start, stop, step):
+                let s = try resolveSlice(start: start, stop: stop, step: step, length: shape[axis])
+                starts.append(s.start); counts.append(s.count); steps.append(s.step); keep.append(true)
+            }
+        }
+        let outShape = (0..<rank).filter { keep[$0] }.map { counts[$0] }
+        let inStrides = strides
+        let pad = 4 - rank
+        let c = [Int](repeating: 1, count: pad) + counts
+        let st = [Int](repeating: 0, count: pad) + (0..<rank).map { inStrides[$0] * steps[$0] }
+        let base0 = (0..<rank).reduce(0) { $0 + starts[$1] * inStrides[$1] }
+        var values = [Float]()
+        values.reserveCapacity(c.reduce(1, *))
+        for a in 0..<c[0] {
+            for b in 0..<c[1] {
+                for d in 0..<c[2] {
+                    let base = base0 + a * st[0] + b * st[1] + d * st[2]
+                    for e in 0..<c[3] { values.append(data[base + e * st[3]]) }
+                }
+            }
+        }
+        if outShape.isEmpty { return .scalar(values[0]) }
+        return .tensor(try Tensor(shape: outShape, data: values))
+    }
+}

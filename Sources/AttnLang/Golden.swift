@@ -1,0 +1,109 @@
+import Foundation
+
+// Golden-output tests: every NAME.attn in a folder runs in a fresh interpreter and its
+// transcript (stdout and stderr, in order) must equal NAME.out exactly. `bless` rewrites them.
+public enum Golden {
+    public struct Report {
+        public var passed = 0
+        public var failed = 0
+        public var failures: [String] = []
+    }
+
+    public static func scripts(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".attn") }.sorted()
+    }
+
+    public static func transcript(of path: String) -> String {
+        let sink = Transcript()
+        _ = ScriptRunner.run(path: path, displayName: (path as NSString).lastPathComponent, output: sink)
+        return sink.text
+    }
+
+    /// Checks (or blesses) every script; `log` receives diffs and the final summary line.
+    public static func check(directory: String, bless: Bool, log: (String) -> Void) -> Report {
+        var report = Report()
+        for name in scripts(in: directory) {
+            let script = (directory as NSString).appendingPathComponent(name)
+            let expectedPath = String(script.dropLast(".attn".count)) + ".out"
+            let actual = transcript(of: script)
+            if bless {
+                do {
+                    try actual.write(toFile: expectedPath, atomically: true, encoding: .utf8)
+                    report.passed += 1
+                } catch {
+                    report.failed += 1
+                    log("error: cannot write \(expectedPath): \(error.localizedDescription)\n")
+                }
+                continue
+            }
+            let expected = (try? String(contentsOfFile: expectedPath, encoding: .utf8))
+            if expected == actual {
+                report.passed += 1
+            } else {
+                report.failed += 1
+                report.failures.append(name)
+                if expected == nil { log("FAIL \(name): no \((expectedPath as NSString).lastPathComponent) (run with --bless to create it)\n") }
+                else { log("FAIL \(name)\n" + UnifiedDiff.render(expected ?? "", actual, from: expectedPath, to: "actual output")) }
+            }
+        }
+        log("\(report.passed) passed, \(report.failed) failed\n")
+        return report
+    }
+}
+
+/// A line-based unified diff (LCS; golden files are small).
+public enum UnifiedDiff {
+    enum Edit: Equatable { case same(String), removed(String), added(String) }
+
+    static func edits(_ a: [String], _ b: [String]) -> [Edit] {
+        let n = a.count, m = b.count
+        var lcs = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: n + 1)
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            for j in stride(from: m - 1, through: 0, by: -1) {
+                lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
+            }
+        }
+        var result = [Edit](), i = 0, j = 0
+        while i < n || j < m {
+            if i < n && j < m && a[i] == b[j] { result.append(.same(a[i])); i += 1; j += 1 }
+            else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) { result.append(.added(b[j])); j += 1 }
+            else { result.append(.removed(a[i])); i += 1 }
+        }
+        return result
+    }
+
+    public static func render(_ old: String, _ new: String, from: String, to: String, context: Int = 3) -> String {
+        let a = old.components(separatedBy: "\n"), b = new.components(separatedBy: "\n")
+        let all = edits(a, b)
+        let changed = all.indices.filter { if case .same = all[$0] { return false } else { return true } }
+        guard !changed.isEmpty else { return "" }
+        var out = "--- \(from)\n+++ \(to)\n"
+        // Group changes whose context windows overlap into hunks.
+        var groups = [[Int]]()
+        for index in changed {
+            if let last = groups.last?.last, index - last <= 2 * context { groups[groups.count - 1].append(index) } else { groups.append([index]) }
+        }
+        for group in groups {
+            let start = max(0, group.first! - context), end = min(all.count, group.last! + context + 1)
+            var oldLine = 1, newLine = 1
+            for edit in all[..<start] {
+                switch edit {
+                case .same: oldLine += 1; newLine += 1
+                case .removed: oldLine += 1
+                case .added: newLine += 1
+                }
+            }
+            var body = "", oldCount = 0, newCount = 0
+            for edit in all[start..<end] {
+                switch edit {
+                case let .same(line): body += " \(line)\n"; oldCount += 1; newCount += 1
+                case let .removed(line): body += "-\(line)\n"; oldCount += 1
+                case let .added(line): body += "+\(line)\n"; newCount += 1
+                }
+            }
+            out += "@@ -\(oldLine),\(oldCount) +\(newLine),\(newCount) @@\n" + body
+        }
+        return out
+    }
+}

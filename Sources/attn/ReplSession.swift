@@ -1,0 +1,163 @@
+import AttnKernels
+import AttnLang
+import Foundation
+
+// The interactive session: In [n] / Out[n] numbering, `_` and `_n` for results, multi-line input
+// while brackets are open, and `:` commands. An error prints its diagnostic and the session
+// keeps every variable; Ctrl-C cancels the running cell; Ctrl-D exits.
+final class ReplSession {
+    struct Command {
+        let name: String
+        let usage: String
+        let summary: String
+    }
+
+    static let commands: [Command] = [
+        Command(name: "help", usage: ":help [name]", summary: "list builtins, or describe one"),
+        Command(name: "vars", usage: ":vars", summary: "list your variables"),
+        Command(name: "time", usage: ":time expr", summary: "evaluate and report the wall time"),
+        Command(name: "load", usage: ":load file.attn", summary: "run a script in this session"),
+        Command(name: "reset", usage: ":reset", summary: "forget all variables"),
+        Command(name: "quit", usage: ":quit", summary: "leave (also Ctrl-D)"),
+    ]
+
+    let interpreter = Interpreter(output: StandardOutput())
+    let reader = LineReader()
+    var cellNumber = 1
+
+    init() {
+        Completer.shared.attach(interpreter)
+    }
+
+    func loop() {
+        print("attn \(AttnVersion.string): :help for help, :quit or Ctrl-D to leave")
+        while true {
+            guard let cell = readCell() else { break }
+            let trimmed = cell.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { continue }
+            reader.remember(cell)
+            if trimmed.hasPrefix(":") {
+                if !command(trimmed) { break }
+            } else {
+                evaluate(cell, timed: false)
+            }
+            fflush(stdout)
+        }
+        print("")
+        reader.saveHistory()
+    }
+
+    /// Reads lines until brackets balance; nil at end of input.
+    func readCell() -> String? {
+        var lines = [String]()
+        while true {
+            let prompt = lines.isEmpty ? "In [\(cellNumber)]: " : String(repeating: " ", count: "In [\(cellNumber)]".count - 5) + "...: "
+            let (line, interrupted) = reader.readLine(prompt: prompt)
+            if interrupted {
+                print("^C")
+                return ""
+            }
+            guard let line else { return lines.isEmpty ? nil : lines.joined(separator: "\n") }
+            lines.append(line)
+            let text = lines.joined(separator: "\n")
+            if Lexer.openBrackets(in: text) <= 0 || text.hasPrefix(":") { return text }
+        }
+    }
+
+    func evaluate(_ text: String, timed: Bool) {
+        let number = cellNumber
+        cellNumber += 1
+        let source = SourceFile(name: "In[\(number)]", text: text)
+        let (statements, diagnostics) = Parser.parse(source)
+        if !diagnostics.isEmpty {
+            for d in diagnostics { interpreter.printError(d.render()) }
+            return
+        }
+        Cancellation.reset()
+        let interpreter = self.interpreter
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (last, failure) = LargeStack.run { () -> (Value?, Diagnostic?) in
+            var last: Value?
+            do {
+                try interpreter.execute(statements, in: source) { statement, value in
+                    last = statement.span == statements.last?.span ? value : nil
+                }
+                return (last, nil)
+            } catch let d as Diagnostic {
+                return (nil, d)
+            } catch {
+                return (nil, Diagnostic("\(error)"))
+            }
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        Cancellation.reset()
+        if let failure {
+            interpreter.printError(failure.render())
+            return
+        }
+        if let last, !isNone(last) {
+            interpreter.define("_", last)
+            interpreter.define("_\(number)", last)
+            let text = Format.display(last)
+            print("Out[\(number)]: " + (text.contains("\n") ? "\n" : "") + text)
+        }
+        if timed { print("time: \(Format.float(ms)) ms") }
+    }
+
+    func isNone(_ value: Value) -> Bool {
+        if case .none = value { return true }
+        return false
+    }
+
+    /// Runs a `:` command; false means leave.
+    func command(_ text: String) -> Bool {
+        let parts = text.dropFirst().split(separator: " ", maxSplits: 1)
+        let name = parts.first.map(String.init) ?? ""
+        let argument = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
+        switch name {
+        case "help", "h":
+            do {
+                let value: Value = argument.isEmpty ? .none : .string(argument)
+                print(try Help.text(for: value, interpreter: interpreter), terminator: "")
+                if argument.isEmpty {
+                    print("\nREPL commands:")
+                    for c in ReplSession.commands { print("  " + c.usage.padding(toLength: 18, withPad: " ", startingAt: 0) + c.summary) }
+                }
+            } catch let e as BuiltinError {
+                interpreter.printError("error: \(e.message)\n" + e.notes.map { $0 + "\n" }.joined())
+            } catch {
+                interpreter.printError("error: \(error)\n")
+            }
+        case "vars":
+            let names = interpreter.globals.variableNamesInScope.filter { !$0.hasPrefix("_") }
+            if names.isEmpty { print("(no variables)") }
+            for name in names {
+                guard let value = interpreter.lookup(name) else { continue }
+                print("  \(name): \(value.typeName) = \(String(Format.inline(value).prefix(70)))")
+            }
+        case "time":
+            if argument.isEmpty { interpreter.printError("error: usage: :time expr\n") } else { evaluate(argument, timed: true) }
+        case "load":
+            load(argument)
+        case "reset":
+            interpreter.reset()
+            print("(variables cleared)")
+        case "quit", "q", "exit":
+            return false
+        default:
+            interpreter.printError("error: unknown command `:\(name)`\n" + "note: commands: " + ReplSession.commands.map { ":" + $0.name }.joined(separator: ", ") + "\n")
+        }
+        return true
+    }
+
+    func load(_ path: String) {
+        guard !path.isEmpty else { return interpreter.printError("error: usage: :load file.attn\n") }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            return interpreter.printError("error: cannot read `\(path)`\n")
+        }
+        let interpreter = self.interpreter
+        Cancellation.reset()
+        _ = LargeStack.run { interpreter.run(SourceFile(name: path, text: text)) }
+        Cancellation.reset()
+    }
+}

@@ -1,0 +1,3 @@
+enum AttnVersion {
+    static let string = "0.1.0"
+}
