@@ -17,9 +17,11 @@ final class LineReader {
         stifle_history(LineReader.historyLimit)
         read_history(historyPath)
         attn_set_catch_signals(0)
-        attn_set_event_hook(lineReaderSignalHook)
+        attn_set_getc(lineReaderGetc)
         attn_set_completion(lineReaderComplete)
-        attn_set_word_breaks(Completer.wordBreaks)
+        // readline keeps the pointer, so the string must outlive this call.
+        attn_set_word_breaks(UnsafePointer(strdup(Completer.wordBreaks)))
+        promptThread = pthread_self()
         _ = attn_install_sigint(lineReaderInterrupt)
     }
 
@@ -47,19 +49,34 @@ final class LineReader {
     static let abandoned = Atomic<Bool>(false)
 }
 
-/// SIGINT: only an atomic store, which is safe in a signal handler.
+/// The thread that runs readline. The kernel may deliver SIGINT to any thread (Dispatch workers
+/// included); the handler forwards it so that readline's read() is interrupted too.
+private var promptThread: pthread_t?
+
+/// SIGINT: an atomic store and pthread_kill, both safe in a signal handler.
 private func lineReaderInterrupt(_ signal: Int32) {
     Cancellation.request()
+    if let promptThread, pthread_equal(pthread_self(), promptThread) == 0 {
+        pthread_kill(promptThread, SIGINT)
+    }
 }
 
-/// Readline calls this when a read is interrupted by a signal: abandon the current line.
-private func lineReaderSignalHook() -> Int32 {
-    if Cancellation.isRequested {
-        Cancellation.reset()
-        LineReader.abandoned.store(true, ordering: .relaxed)
-        attn_abort_line()
+/// Readline's input: one byte from the terminal. When Ctrl-C interrupts the read, it answers
+/// a newline so readline finishes the line at once (cursor at its end), and marks it abandoned.
+private func lineReaderGetc(_ stream: UnsafeMutablePointer<FILE>?) -> Int32 {
+    let descriptor = stream.map { fileno($0) } ?? STDIN_FILENO
+    while true {
+        var byte: UInt8 = 0
+        let count = read(descriptor, &byte, 1)
+        if count == 1 { return Int32(byte) }
+        if count == 0 { return EOF }
+        guard errno == EINTR else { return EOF }
+        if Cancellation.isRequested {
+            Cancellation.reset()
+            LineReader.abandoned.store(true, ordering: .relaxed)
+            return Int32(UInt8(ascii: "\n"))
+        }
     }
-    return 0
 }
 
 private func lineReaderComplete(_ text: UnsafePointer<CChar>?, _ start: Int32, _ end: Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {

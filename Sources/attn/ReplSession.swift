@@ -51,12 +51,9 @@ final class ReplSession {
     func readCell() -> String? {
         var lines = [String]()
         while true {
-            let prompt = lines.isEmpty ? "In [\(cellNumber)]: " : String(repeating: " ", count: "In [\(cellNumber)]".count - 5) + "...: "
+            let prompt = lines.isEmpty ? "In [\(cellNumber)]: " : String(repeating: " ", count: "In [\(cellNumber)]".count - 3) + "...: "
             let (line, interrupted) = reader.readLine(prompt: prompt)
-            if interrupted {
-                print("^C")
-                return ""
-            }
+            if interrupted { return "" }
             guard let line else { return lines.isEmpty ? nil : lines.joined(separator: "\n") }
             lines.append(line)
             let text = lines.joined(separator: "\n")
@@ -90,6 +87,7 @@ final class ReplSession {
             }
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        if Cancellation.isRequested { print("") }  // end the line the terminal's ^C echo left open
         Cancellation.reset()
         if let failure {
             interpreter.printError(failure.render())
