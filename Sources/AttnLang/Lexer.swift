@@ -1,12 +1,11 @@
-// Turns source bytes into tokens. Newlines are tokens (they end statements) except directly
-// inside ( ) or [ ], where an expression may span lines; a { } block re-enables them, so a
-// multi-line `fn() { ... }` passed as an argument still separates its statements. Errors are collected, not thrown, so the
+// Turns source bytes into tokens. Newlines are always tokens; the parser decides where they
+// end a statement and where (inside brackets) they are only layout. Keeping them lets the
+// parser recover from an unclosed bracket at the next line instead of at the end of the file. Errors are collected, not thrown, so the
 // parser can report several at once; a bad character becomes no token.
 public struct Lexer {
     let file: SourceFile
     let bytes: [UInt8]
     var position = 0
-    var openBrackets: [Symbol] = []
     public private(set) var diagnostics: [Diagnostic] = []
 
     public init(file: SourceFile) {
@@ -56,7 +55,6 @@ public struct Lexer {
             let c = bytes[position]
             if c == UInt8(ascii: "\n") {
                 position += 1
-                if let top = openBrackets.last, top != .leftBrace { continue }
                 return Token(kind: .newline, span: Span(start, start + 1))
             }
             if isDigit(c) || (c == UInt8(ascii: ".") && isDigit(peek(1))) { return number() }
@@ -65,11 +63,6 @@ public struct Lexer {
                 return string(quote: c)
             }
             if let symbol = matchSymbol() {
-                switch symbol {
-                case .leftParen, .leftBracket, .leftBrace: openBrackets.append(symbol)
-                case .rightParen, .rightBracket, .rightBrace: if !openBrackets.isEmpty { openBrackets.removeLast() }
-                default: break
-                }
                 return Token(kind: .symbol(symbol), span: Span(start, position))
             }
             // Skip one whole UTF-8 character.

@@ -12,6 +12,8 @@
 //   unary      := "-" unary | power
 //   power      := postfix ("**" unary)?    right-associative, binds tighter than unary minus
 //   postfix    := primary ("(" args ")" | "[" index "]" | "." NAME)*
+// Newlines end statements, except inside ( ) and [ ] (and between record fields), where they
+// are skipped; a { } block inside brackets makes them significant again.
 // Errors are collected; after one, the parser skips to the next statement boundary.
 // Nesting is limited so deep input reports "nesting too deep" instead of overflowing the stack.
 public struct Parser {
@@ -23,6 +25,8 @@ public struct Parser {
     var nesting = 0
     var loopDepth = 0
     var functionDepth = 0
+    /// Whether newlines are layout (inside brackets) or statement ends, innermost last.
+    var newlinesIgnored: [Bool] = [false]
     public private(set) var diagnostics: [Diagnostic] = []
 
     struct ParseError: Error {}
@@ -46,15 +50,33 @@ public struct Parser {
 
     // MARK: token helpers
 
-    var peek: Token { tokens[current] }
+    /// The first index at or after `index` that holds a token that matters here.
+    func significant(_ index: Int) -> Int {
+        var i = min(index, tokens.count - 1)
+        if newlinesIgnored.last == true {
+            while tokens[i].kind == .newline && i < tokens.count - 1 { i += 1 }
+        }
+        return i
+    }
+
+    var peek: Token { tokens[significant(current)] }
+    var peekNext: Token { tokens[significant(significant(current) + 1)] }
     var previous: Token { tokens[max(0, current - 1)] }
     var atEnd: Bool { peek.kind == .eof }
 
     @discardableResult
     mutating func advance() -> Token {
+        current = significant(current)
         let token = tokens[current]
         if current < tokens.count - 1 { current += 1 }
         return token
+    }
+
+    /// Parses `body` with newlines ignored (inside brackets) or significant (in a block).
+    mutating func withNewlines<T>(ignored: Bool, _ body: (inout Parser) throws -> T) rethrows -> T {
+        newlinesIgnored.append(ignored)
+        defer { newlinesIgnored.removeLast() }
+        return try body(&self)
     }
 
     func check(_ symbol: Symbol) -> Bool { peek.kind == .symbol(symbol) }
@@ -128,10 +150,13 @@ public struct Parser {
                 advance()
                 continue
             }
+            let depth = newlinesIgnored.count
             do {
-                statements.append(try statement())
+                let parsed = try statement()
                 try endOfStatement()
+                statements.append(parsed)
             } catch is ParseError {
+                newlinesIgnored.removeLast(newlinesIgnored.count - depth)
                 synchronize()
             }
         }
@@ -152,8 +177,8 @@ public struct Parser {
     /// Skips to the next statement boundary, keeping braces balanced.
     mutating func synchronize() {
         var depth = 0
-        while !atEnd {
-            switch peek.kind {
+        while tokens[current].kind != .eof {
+            switch tokens[current].kind {
             case .newline, .symbol(.semicolon):
                 if depth == 0 { return }
             case .symbol(.leftBrace):
@@ -163,7 +188,7 @@ public struct Parser {
                 depth -= 1
             default: break
             }
-            advance()
+            current += 1
         }
     }
 
@@ -171,7 +196,7 @@ public struct Parser {
         let start = peek.span
         switch peek.kind {
         case .keyword(.fn):
-            if case .identifier = tokens[min(current + 1, tokens.count - 1)].kind { return try functionDeclaration() }
+            if case .identifier = peekNext.kind { return try functionDeclaration() }
         case .keyword(.if): return try ifStatement()
         case .keyword(.for): return try forStatement()
         case .keyword(.while): return try whileStatement()
@@ -227,6 +252,7 @@ public struct Parser {
     /// Parameters and body after `fn` [name].
     mutating func functionRest(name: String?, start: Span, allowArrow: Bool) throws -> FunctionDecl {
         try expect(.leftParen, "to start the parameter list")
+        newlinesIgnored.append(true)
         var parameters = [Parameter]()
         var seenDefault = false
         while !check(.rightParen) {
@@ -245,6 +271,7 @@ public struct Parser {
             if !match(.comma) { break }
         }
         try expect(.rightParen, "to close the parameter list")
+        newlinesIgnored.removeLast()
         let savedLoops = loopDepth
         loopDepth = 0
         functionDepth += 1
@@ -267,7 +294,11 @@ public struct Parser {
     mutating func block() throws -> ([Stmt], Span) {
         let open = try expect(.leftBrace, "to start a block")
         try enterNesting()
-        defer { nesting -= 1 }
+        newlinesIgnored.append(false)
+        defer {
+            nesting -= 1
+            newlinesIgnored.removeLast()
+        }
         let body = try statementList(until: .rightBrace)
         guard check(.rightBrace) else {
             throw fail("expected `}` to close the block opened here", at: open.span, notes: ["note: reached \(peek.describe)"])
@@ -425,12 +456,14 @@ public struct Parser {
         var expr = try primary()
         while true {
             if match(.leftParen) {
-                let arguments = try argumentList()
-                let close = try expect(.rightParen, "to close the call")
+                let (arguments, close) = try withNewlines(ignored: true) { p in
+                    (try p.argumentList(), try p.expect(.rightParen, "to close the call"))
+                }
                 expr = Expr(kind: .call(callee: expr, arguments: arguments), span: expr.span.to(close.span))
             } else if match(.leftBracket) {
-                let items = try indexItems()
-                let close = try expect(.rightBracket, "to close the index")
+                let (items, close) = try withNewlines(ignored: true) { p in
+                    (try p.indexItems(), try p.expect(.rightBracket, "to close the index"))
+                }
                 expr = Expr(kind: .index(expr, items), span: expr.span.to(close.span))
             } else if match(.dot) {
                 let (name, nameSpan) = try expectName("after `.`")
@@ -445,7 +478,7 @@ public struct Parser {
         var arguments = [CallArgument]()
         var seenLabel = false
         while !check(.rightParen) {
-            if case let .identifier(label) = peek.kind, tokens[min(current + 1, tokens.count - 1)].kind == .symbol(.assign) {
+            if case let .identifier(label) = peek.kind, peekNext.kind == .symbol(.assign) {
                 let labelSpan = advance().span
                 advance()
                 if arguments.contains(where: { $0.label == label }) {
@@ -502,17 +535,20 @@ public struct Parser {
             return Expr(kind: .function(decl), span: decl.span)
         case .symbol(.leftParen):
             advance()
-            let inner = try expression()
-            let close = try expect(.rightParen, "to close `(`")
+            let (inner, close) = try withNewlines(ignored: true) { p in
+                (try p.expression(), try p.expect(.rightParen, "to close `(`"))
+            }
             return Expr(kind: inner.kind, span: token.span.to(close.span))
         case .symbol(.leftBracket):
             advance()
-            var elements = [Expr]()
-            while !check(.rightBracket) {
-                elements.append(try expression())
-                if !match(.comma) { break }
+            let (elements, close) = try withNewlines(ignored: true) { p -> ([Expr], Token) in
+                var elements = [Expr]()
+                while !p.check(.rightBracket) {
+                    elements.append(try p.expression())
+                    if !p.match(.comma) { break }
+                }
+                return (elements, try p.expect(.rightBracket, "to close the list"))
             }
-            let close = try expect(.rightBracket, "to close the list")
             return Expr(kind: .list(elements), span: token.span.to(close.span))
         case .symbol(.leftBrace):
             return try record()
@@ -526,7 +562,11 @@ public struct Parser {
     mutating func record() throws -> Expr {
         let open = advance()
         try enterNesting()
-        defer { nesting -= 1 }
+        newlinesIgnored.append(true)
+        defer {
+            nesting -= 1
+            newlinesIgnored.removeLast()
+        }
         var fields = [(key: String, value: Expr)]()
         skipNewlines()
         while !check(.rightBrace) {
