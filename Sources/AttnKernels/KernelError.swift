@@ -14,7 +14,7 @@ public enum KernelError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .shapeMismatch(what, a, b):
-            return "\(what): shapes \(formatShape(a)) and \(formatShape(b)) do not match"
+            return "\(what) (shapes \(formatShape(a)) and \(formatShape(b)))"
         case let .invalidShape(message), let .invalidArgument(message), let .fileFormat(message), let .io(message):
             return message
         case let .memoryLimit(requested, limit):

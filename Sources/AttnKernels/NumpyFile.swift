@@ -5,11 +5,13 @@ import Foundation
 public enum NumpyFile {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
-    public static func load(path: String) throws -> Tensor {
+    /// `displayName` is how messages name the file (the path as the user wrote it).
+    public static func load(path: String, displayName: String? = nil) throws -> Tensor {
+        let name = displayName ?? path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw KernelError.io("cannot read `\(path)`: no such file or not readable")
+            throw KernelError.io("cannot read `\(name)`: no such file or not readable")
         }
-        return try decode([UInt8](data), name: path)
+        return try decode([UInt8](data), name: name)
     }
 
     public static func decode(_ bytes: [UInt8], name: String = "input") throws -> Tensor {

@@ -85,27 +85,36 @@ public enum Format {
 
     static let summaryThreshold = 1000
     static let edgeItems = 3
+    static let maxLineWidth = 100
 
     public static func tensor(_ t: Tensor, stats: Record? = nil) -> String {
         let header = tensorHeader(t, stats: stats)
         if t.count == 0 { return header + "\n[]" }
         let summarise = t.count > summaryThreshold
-        // Which indices are shown along each axis (-1 marks the "..." gap).
-        let shownIndices: [[Int]] = t.shape.map { size in
-            if summarise && size > 2 * edgeItems {
-                return Array(0..<edgeItems) + [-1] + Array((size - edgeItems)..<size)
-            }
-            return Array(0..<size)
+        func shown(_ size: Int, _ cut: Bool) -> [Int] {
+            cut && size > 2 * edgeItems ? Array(0..<edgeItems) + [-1] + Array((size - edgeItems)..<size) : Array(0..<size)
         }
+        // Which indices are shown along each axis (-1 marks the "..." gap).
+        var shownIndices: [[Int]] = t.shape.map { shown($0, summarise) }
         var width = 1
         let strides = t.strides
-        func visitWidths(_ axis: Int, _ offset: Int) {
-            for i in shownIndices[axis] where i >= 0 {
-                let o = offset + i * strides[axis]
-                if axis == t.rank - 1 { width = max(width, element(t.data[o]).count) } else { visitWidths(axis + 1, o) }
+        func measure() {
+            width = 1
+            func visit(_ axis: Int, _ offset: Int) {
+                for i in shownIndices[axis] where i >= 0 {
+                    let o = offset + i * strides[axis]
+                    if axis == t.rank - 1 { width = max(width, element(t.data[o]).count) } else { visit(axis + 1, o) }
+                }
             }
+            visit(0, 0)
         }
-        visitWidths(0, 0)
+        measure()
+        // Rows wider than the terminal are cut in the middle too (NumPy would wrap them).
+        let last = t.rank - 1
+        if shownIndices[last].count * (width + 2) + t.rank > maxLineWidth {
+            shownIndices[last] = shown(t.shape[last], true)
+            measure()
+        }
         func render(_ axis: Int, _ offset: Int, _ indent: String) -> String {
             var parts = [String]()
             for i in shownIndices[axis] {

@@ -207,24 +207,32 @@ public final class Interpreter {
 
     // MARK: assignment
 
-    func assign(_ target: Expr, _ value: Value, _ env: Environment) throws {
+    /// `x = v` binds x in the current scope (a function's assignment makes a local).
+    /// `x.f = v` and `x[i] = v` update x where it lives, so a function can update a record or
+    /// list defined outside it, as mutation does in Python.
+    func assign(_ target: Expr, _ value: Value, _ env: Environment, updating: Bool = false) throws {
         switch target.kind {
         case let .name(name):
-            env.variables[name] = value
+            var scope: Environment? = env
+            if updating {
+                while let current = scope, current.variables[name] == nil { scope = current.parent }
+            }
+            (scope ?? env).variables[name] = value
         case let .member(baseExpr, name, _):
             guard case var .record(record) = try evaluate(baseExpr, env) else {
                 throw error("only record fields can be assigned", target.span, notes: ["help: build a record with `{\(name): ...}`"])
             }
             record[name] = value
-            try assign(baseExpr, .record(record), env)
+            try assign(baseExpr, .record(record), env, updating: true)
         case let .index(baseExpr, items):
             let container = try evaluate(baseExpr, env)
             let updated = try setIndex(container, items, value, env, target.span)
-            try assign(baseExpr, updated, env)
+            try assign(baseExpr, updated, env, updating: true)
         default:
             throw error("cannot assign to this expression", target.span)
         }
     }
+
 
     func setIndex(_ container: Value, _ items: [IndexItem], _ value: Value, _ env: Environment, _ span: Span) throws -> Value {
         let selectors = try items.map { try selector($0, env) }
@@ -415,9 +423,11 @@ public final class Interpreter {
             return value
         } catch var d as Diagnostic {
             // Say where the failing function was called from (a short trace).
-            if d.notes.filter({ $0.hasPrefix("note: called from") }).count < 5 {
-                let (line, column) = callerFile.location(of: span.start)
-                d.notes.append("note: called from \(callerFile.name):\(line):\(column) (`\(decl.name ?? "fn")`)")
+            // Say where the failing function was called from: a short trace, repeats shown once.
+            let (line, column) = callerFile.location(of: span.start)
+            let note = "note: called from \(callerFile.name):\(line):\(column) (`\(decl.name ?? "fn")`)"
+            if d.notes.last != note && d.notes.filter({ $0.hasPrefix("note: called from") }).count < 8 {
+                d.notes.append(note)
             }
             throw d
         }

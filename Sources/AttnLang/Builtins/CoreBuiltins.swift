@@ -32,6 +32,10 @@ enum CoreBuiltins {
             try MemoryLimit.reserve(count, bytesPerElement: MemoryLayout<Value>.stride)
             return .list((0..<count).map { .int(start + $0 * step) })
         },
+        Builtin("keys", [.required("r", .record)], summary: "The field names of a record, in order.") { args, _ in
+            guard case let .record(r) = args["r"] else { return .none }
+            return .list(r.keys.map { .string($0) })
+        },
         Builtin("str", [.required("x", .any)], summary: "The text of a value, as `print` shows it.") { args, _ in
             .string(Format.plain(args["x"]))
         },
@@ -104,7 +108,7 @@ public enum Help {
             if let close = closestName(to: name, in: Registry.names + interpreter.variableNames) { notes.append("help: did you mean `\(close)`?") }
             throw BuiltinError(message: "no builtin or variable named `\(name)`", notes: notes)
         default:
-            return "a \(value.typeName): \(Format.inline(value))\n"
+            return "\(Format.inline(value)) is a value of type \(value.typeName), not a function; help(\"name\") looks a name up\n"
         }
     }
 

@@ -12,7 +12,8 @@ enum FileBuiltins {
     static let all: [Builtin] = [
         Builtin("load", [.required("path", .string)],
                 summary: "Read a NumPy .npy file (<f4, or <f8 converted to f32; C order) as a tensor.") { args, interp in
-            .tensor(try NumpyFile.load(path: resolve(try args.string("path"), interp)))
+            let path = try args.string("path")
+            return .tensor(try NumpyFile.load(path: resolve(path, interp), displayName: path))
         },
         Builtin("save", [.required("x", .tensor), .required("path", .string)],
                 summary: "Write a tensor to a NumPy .npy file (<f4, C order).") { args, interp in

@@ -26,6 +26,18 @@ enum MathBuiltins {
         }
     }
 
+    static func truthValues(_ value: Value, _ name: String) throws -> [Bool] {
+        switch value {
+        case let .tensor(t, _): return t.data.map { $0 != 0 }
+        case let .list(items):
+            return try items.map {
+                guard case let .bool(b) = $0 else { throw BuiltinError(message: "`\(name)` of a list needs bools, found \($0.typeName)") }
+                return b
+            }
+        default: return []
+        }
+    }
+
     static func reduceList(_ kind: Reduction, _ items: [Value]) throws -> Value {
         guard !items.isEmpty || kind == .sum else { throw BuiltinError(message: "`\(kind.rawValue)` of an empty list") }
         guard items.allSatisfy({ $0.number != nil }) else {
@@ -69,6 +81,12 @@ enum MathBuiltins {
         Builtin("softmax", [.required("x", .tensor), .optional("axis", .int, .int(-1))],
                 summary: "Softmax along an axis (default the last), numerically stable.") { args, _ in
             .tensor(try args.tensor("x").softmax(axis: try args.int("axis")))
+        },
+        Builtin("all", [.required("x", .tensorOrList)], summary: "True when every element is non-zero (tensors) or true (lists): all(a == b).") { args, _ in
+            .bool(try truthValues(args["x"], "all").allSatisfy { $0 })
+        },
+        Builtin("any", [.required("x", .tensorOrList)], summary: "True when some element is non-zero (tensors) or true (lists).") { args, _ in
+            .bool(try truthValues(args["x"], "any").contains(true))
         },
         Builtin("relerr", [.required("a", .tensor), .required("b", .tensor)],
                 summary: "Relative error ||a - b|| / ||b|| (Frobenius norms); b is the reference.") { args, _ in
