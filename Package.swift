@@ -29,6 +29,8 @@ let package = Package(
             ]),
         .testTarget(name: "AttnKernelsTests", dependencies: ["AttnKernels"]),
         .testTarget(name: "AttnLangTests", dependencies: ["AttnLang", "AttnKernels"]),
+        // Runs the built `attn` executable (and its REPL under tmux).
+        .testTarget(name: "AttnCLITests", dependencies: ["attn"]),
     ],
     swiftLanguageModes: [.v5]
 )

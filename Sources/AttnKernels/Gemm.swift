@@ -45,7 +45,7 @@ public extension Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
         let k2 = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
         guard k == k2 else {
-            throw KernelError.shapeMismatch("`@` needs the inner dimensions equal (\(k) vs \(k2))", shape, other.shape)
+            throw KernelError.shapeMismatch("`@` needs the inner dimensions equal, \(k) vs \(k2)", shape, other.shape)
         }
         let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
         guard batchB.isEmpty || batchA == batchB else {

@@ -67,8 +67,9 @@ public enum UnifiedDiff {
         var result = [Edit](), i = 0, j = 0
         while i < n || j < m {
             if i < n && j < m && a[i] == b[j] { result.append(.same(a[i])); i += 1; j += 1 }
-            else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) { result.append(.added(b[j])); j += 1 }
-            else { result.append(.removed(a[i])); i += 1 }
+            // Removals before additions, as diff -u prints them.
+            else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) { result.append(.removed(a[i])); i += 1 }
+            else { result.append(.added(b[j])); j += 1 }
         }
         return result
     }
