@@ -22,7 +22,10 @@ public func resolveSlice(start: Int?, stop: Int?, step: Int?, length: Int) throw
     }
     let first = clamp(start, step > 0 ? 0 : length - 1)
     let last = clamp(stop, step > 0 ? length : -1)
-    let count = step > 0 ? Swift.max(0, (last - first + step - 1) / step) : Swift.max(0, (first - last - step - 1) / (-step))
+    // first and last lie in [-1, length], so their difference cannot overflow; the step can be huge.
+    let span = step > 0 ? last - first : first - last
+    let magnitude = step.magnitude
+    let count = span <= 0 ? 0 : Int((UInt(span) + magnitude - 1) / magnitude)
     return (first, count, step)
 }
 

@@ -28,9 +28,13 @@ enum CoreBuiltins {
             let stop = explicitStop ?? first
             let step = try args.int("step")
             guard step != 0 else { throw BuiltinError(message: "`range` step cannot be zero") }
-            let count = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0) : (start > stop ? (start - stop - step - 1) / -step : 0)
+            // Counted in the magnitude domain so that extreme bounds or steps cannot overflow.
+            let distance = step > 0 ? (stop > start ? stop.magnitudeDifference(start) : 0) : (start > stop ? start.magnitudeDifference(stop) : 0)
+            let steps = distance == 0 ? 0 : (distance - 1) / step.magnitude + 1
+            guard steps <= UInt(Int.max / 64) else { throw KernelError.memoryLimit(requested: Int.max, limit: MemoryLimit.bytes) }
+            let count = Int(steps)
             try MemoryLimit.reserve(count, bytesPerElement: MemoryLayout<Value>.stride)
-            return .list((0..<count).map { .int(start + $0 * step) })
+            return .list((0..<count).map { .int(start &+ $0 &* step) })
         },
         Builtin("keys", [.required("r", .record)], summary: "The field names of a record, in order.") { args, _ in
             guard case let .record(r) = args["r"] else { return .none }
@@ -127,5 +131,12 @@ public enum Help {
             }
         }
         return text
+    }
+}
+
+extension Int {
+    /// |self - other| as an unsigned number, for self >= other, without overflow.
+    func magnitudeDifference(_ other: Int) -> UInt {
+        UInt(bitPattern: self) &- UInt(bitPattern: other)
     }
 }

@@ -35,7 +35,7 @@ enum TensorBuiltins {
             }
             let countDouble = ((stop - start) / step).rounded(.up)
             guard countDouble < 9e15 else { throw KernelError.memoryLimit(requested: Int.max, limit: MemoryLimit.bytes) }
-            let count = max(0, Int(countDouble))
+            let count = countDouble > 0 ? Int(countDouble) : 0
             var t = try Tensor(zeros: [count])
             for i in 0..<count { t.data[i] = Float(start + Double(i) * step) }
             return .tensor(t)
