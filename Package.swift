@@ -18,7 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        .target(name: "AttnKernels", swiftSettings: kernelFlags),
+        .target(name: "CPUFeatures"),
+        .target(name: "AttnKernels", dependencies: ["CPUFeatures"], swiftSettings: kernelFlags),
         .target(name: "AttnLang", dependencies: ["AttnKernels"]),
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .executableTarget(

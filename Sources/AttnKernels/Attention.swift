@@ -1,9 +1,8 @@
 import Foundation
 
-// Exact softmax attention, out = softmax(scale * q k^T + mask) v, computed in tiles with a
-// streaming (online) softmax: per query row a running max m, running sum l and an accumulator,
-// rescaled by exp(m_old - m_new) when the max grows. Memory is O(tile), never M x N.
-// Work items are (head, query tile) pairs: a fixed partition, so any thread count gives the same bits.
+// Exact softmax attention, out = softmax(scale * q k^T + mask) v: shapes are checked here once,
+// the work is done by FlashAttention (the fast path). streamingReference below is the first,
+// scalar version of the same algorithm, kept as readable documentation and a test oracle.
 public struct AttentionStats: Equatable, Sendable {
     /// Mean number of keys each query attended to.
     public var tokens: Double
@@ -51,10 +50,24 @@ public enum Attention {
         let headDim = dim / heads, headDimV = dimV / heads
         let scale = options.scale ?? (headDim > 0 ? 1 / Float(headDim).squareRoot() : 1)
         var out = try Tensor(zeros: [m, dimV])
-        try MemoryLimit.reserve(Parallel.threadCount * (queryTile * (headDim + headDimV + keyTile + 2) + keyTile * (headDim + headDimV)))
+        if m > 0 {
+            try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: heads, scale: scale, causal: options.causal)
+        }
+        try Cancellation.check()
+        let pairs = options.causal ? Double(m) * Double(m + 1) / 2 : Double(m) * Double(n)
+        let stats = AttentionStats(tokens: m == 0 ? 0 : pairs / Double(m), flops: 2 * pairs * Double(dim + dimV))
+        return (out, stats)
+    }
+}
 
+extension Attention {
+    /// The first, scalar implementation of the same streaming softmax (one query row at a time
+    /// over key tiles of 256). Kept as a readable reference: tests compare the fast path with it.
+    public static func streamingReference(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool) throws -> Tensor {
+        let m = q.shape[0], n = k.shape[0], dim = q.shape[1], dimV = v.shape[1]
+        let headDim = dim / heads, headDimV = dimV / heads
+        var out = try Tensor(zeros: [m, dimV])
         let tilesPerHead = (m + queryTile - 1) / queryTile
-        let causal = options.causal
         q.data.withUnsafeBufferPointer { qb in
             k.data.withUnsafeBufferPointer { kb in
                 v.data.withUnsafeBufferPointer { vb in
@@ -62,22 +75,18 @@ public enum Attention {
                         let io = TileIO(q: qb.baseAddress, k: kb.baseAddress, v: vb.baseAddress, out: ob.baseAddress,
                                         m: m, n: n, dim: dim, dimV: dimV, headDim: headDim, headDimV: headDimV,
                                         scale: scale, causal: causal)
-                        Parallel.forEach(chunks: heads * tilesPerHead) { item in
-                            if Cancellation.isRequested { return }
+                        for item in 0..<(heads * tilesPerHead) {
                             io.run(head: item / tilesPerHead, rowStart: (item % tilesPerHead) * queryTile)
                         }
                     }
                 }
             }
         }
-        try Cancellation.check()
-        let pairs = causal ? Double(m) * Double(m + 1) / 2 : Double(m) * Double(n)
-        let stats = AttentionStats(tokens: m == 0 ? 0 : pairs / Double(m), flops: 2 * pairs * Double(dim + dimV))
-        return (out, stats)
+        return out
     }
 }
 
-/// One (head, query tile) of the streaming softmax. Pointers are valid for the call of `forward`.
+/// One (head, query tile) of the scalar streaming softmax.
 private struct TileIO: @unchecked Sendable {
     let q, k, v: UnsafePointer<Float>?
     let out: UnsafeMutablePointer<Float>?
