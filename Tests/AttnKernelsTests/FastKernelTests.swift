@@ -1,0 +1,87 @@
+@testable import AttnKernels
+import Foundation
+import XCTest
+
+/// The fast paths against plain references, on odd shapes, for both micro-kernel tile shapes
+/// (8x32 for AVX-512, 6x16 for AVX2: both run on any CPU, only their speed differs).
+final class FastKernelTests: XCTestCase {
+    func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
+        var rng = Xoshiro256(seed: seed)
+        return try Tensor.randn(shape, rng: &rng)
+    }
+
+    func gemm(_ a: Tensor, _ b: Tensor, shape: TileShape) throws -> [Float] {
+        let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+        var c = [Float](repeating: .nan, count: m * n)
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    Gemm.multiply(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k, shape: shape)
+                }
+            }
+        }
+        return c
+    }
+
+    func testGemmMatchesReferenceForBothTileShapes() throws {
+        for (index, (m, k, n)) in [(1, 1, 1), (7, 13, 5), (8, 1, 32), (6, 300, 16), (121, 300, 47), (130, 257, 515), (33, 600, 70)].enumerated() {
+            let a = try random([m, k], seed: UInt64(2 * index)), b = try random([k, n], seed: UInt64(2 * index + 1))
+            var expected = [Float](repeating: 0, count: m * n)
+            a.data.withUnsafeBufferPointer { pa in
+                b.data.withUnsafeBufferPointer { pb in
+                    expected.withUnsafeMutableBufferPointer { pc in Gemm.reference(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k) }
+                }
+            }
+            let wide = try gemm(a, b, shape: .wide), narrow = try gemm(a, b, shape: .narrow)
+            XCTAssertLessThan(Reference.relativeError(wide, expected.map(Double.init)), 1e-5, "\(m)x\(k)x\(n)")
+            // Every element is computed in the same order whatever the tile: identical bits.
+            XCTAssertEqual(wide, narrow, "\(m)x\(k)x\(n)")
+        }
+    }
+
+    func testFlashAttentionMatchesReferencesForBothTileShapes() throws {
+        // The odd shapes: N = 1, 17, 1000; d = 1, 3, 80, 128; heads 1-8; causal on and off.
+        let cases: [(m: Int, n: Int, d: Int, heads: Int, causal: Bool)] = [
+            (1, 1, 1, 1, false), (1, 1, 3, 1, true), (17, 17, 3, 1, true), (17, 1000, 80, 1, false),
+            (1000, 1000, 128, 8, true), (70, 70, 80, 5, false), (300, 300, 16, 2, true), (9, 513, 1, 1, false),
+        ]
+        for (index, c) in cases.enumerated() {
+            let q = try random([c.m, c.d], seed: UInt64(10 * index)), k = try random([c.n, c.d], seed: UInt64(10 * index + 1))
+            let v = try random([c.n, c.d], seed: UInt64(10 * index + 2))
+            let scale = 1 / Float(c.d / c.heads).squareRoot()
+            var outputs = [[Float]]()
+            for shape in TileShape.allCases {
+                var out = try Tensor(zeros: [c.m, c.d])
+                try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: c.heads, scale: scale, causal: c.causal, shape: shape)
+                outputs.append(out.data)
+            }
+            let expected = Reference.attention(q: q, k: k, v: v, causal: c.causal, heads: c.heads)
+            XCTAssertLessThan(Reference.relativeError(outputs[0], expected), 1e-5, "\(c)")
+            XCTAssertEqual(outputs[0], outputs[1], "tile shapes disagree for \(c)")
+            let streaming = try Attention.streamingReference(q: q, k: k, v: v, heads: c.heads, scale: scale, causal: c.causal)
+            XCTAssertLessThan(Reference.relativeError(outputs[0], streaming.data.map(Double.init)), 1e-5, "\(c)")
+        }
+    }
+
+    func testExp2IsAccurateAndUnderflowsToZero() {
+        var worst = 0.0
+        var x: Float = -125.9
+        while x < 127 {
+            let got = Double(FastExp.exp2(x)), want = Foundation.exp2(Double(x))
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(FastExp.exp2(-Float.infinity), 0)
+        XCTAssertEqual(FastExp.exp2(-200), 0)
+        XCTAssertEqual(FastExp.exp2(0), 1)
+        XCTAssertEqual(FastExp.exp2(10), 1024)
+    }
+
+    func testCancellationStopsAttention() throws {
+        let x = try random([2000, 32], seed: 1)
+        Cancellation.request()
+        defer { Cancellation.reset() }
+        XCTAssertThrowsError(try Attention.forward(q: x, k: x, v: x)) { XCTAssertEqual($0 as? KernelError, .cancelled) }
+    }
+}
