@@ -9,11 +9,42 @@ import Foundation
 // only FastExp.exp2. The score matrix exists only one block at a time (queryBlock x keyBlock).
 // K^T and V are packed once per call (O(N d), like the inputs), zero-padded to the tile width;
 // padded keys are masked with -inf, so they contribute exactly nothing.
-// Work items are a fixed partition and every element is computed in a fixed order that does not
-// depend on the tile shape (padding adds exact zeros), so results are identical for any thread
-// count and on AVX2 and AVX-512 machines alike.
+// Few queries over many keys (cross attention over a long context): all queries form one block,
+// and the keys are split into a number of ranges fixed by the shapes; each (block, range) item
+// keeps its own (m, l, O) and the ranges are merged in order afterwards.
+// Work items are a fixed partition and every element is computed in a fixed order that depends
+// on neither the thread count nor the tile shape (padding adds exact zeros), so results are
+// identical for any thread count and on AVX2 and AVX-512 machines alike.
 enum FlashAttention {
     static let keyBlock = 256
+    /// Queries up to this many form a single block.
+    static let smallQueryCount = 256
+    /// Keys per range when the keys are split; at most `maxSplits` ranges.
+    static let splitLength = 4096
+    static let maxSplits = 64
+    /// Keys per chunk of parallel packing.
+    static let packChunk = 4096
+
+    struct Plan {
+        let queryBlock: Int
+        let blocksPerHead: Int
+        let splits: Int
+        let keysPerSplit: Int
+    }
+
+    /// Block and split sizes from the shapes alone (never from the thread count).
+    static func plan(m: Int, n: Int, heads: Int, causal: Bool, shape: TileShape) -> Plan {
+        let roundedM = (m + shape.rows - 1) / shape.rows * shape.rows
+        let queryBlock = m <= smallQueryCount ? max(shape.rows, roundedM) : shape.rows * 8
+        let blocksPerHead = (m + queryBlock - 1) / queryBlock
+        var splits = 1
+        if !causal && heads * blocksPerHead < 8 {
+            splits = max(1, min(maxSplits, n / splitLength))
+        }
+        // Each range is a whole number of key blocks, so blocks stay aligned with the panels.
+        let perSplit = ((n + splits - 1) / splits + keyBlock - 1) / keyBlock * keyBlock
+        return Plan(queryBlock: queryBlock, blocksPerHead: blocksPerHead, splits: splits, keysPerSplit: max(perSplit, keyBlock))
+    }
 
     static func run(q: Tensor, k: Tensor, v: Tensor, out: inout Tensor, heads: Int, scale: Float, causal: Bool, shape: TileShape = .host) throws {
         let m = q.shape[0], n = k.shape[0], dim = q.shape[1], dimV = v.shape[1]
@@ -21,12 +52,14 @@ enum FlashAttention {
         let width = shape.columns
         let paddedKeys = (n + width - 1) / width * width
         let paddedDimV = max(width, (headDimV + width - 1) / width * width)
-        let queryBlock = shape.rows * 8
+        let plan = FlashAttention.plan(m: m, n: n, heads: heads, causal: causal, shape: shape)
+        let queryBlock = plan.queryBlock
         let paddedHeadDim = max(headDim, 1)
-        // Packed K^T and V for all heads, plus per-thread scratch, must fit the memory limit.
+        // Packed K^T and V for all heads, per-thread scratch and the split partials must fit.
         let packedCount = heads * paddedKeys * (paddedHeadDim + paddedDimV)
         let scratchCount = queryBlock * (paddedHeadDim + keyBlock + paddedDimV + 2)
-        try MemoryLimit.reserve(packedCount + Parallel.threadCount * scratchCount)
+        let partialCount = plan.splits > 1 ? heads * plan.splits * plan.blocksPerHead * queryBlock * (paddedDimV + 2) : 0
+        try MemoryLimit.reserve(packedCount + Parallel.threadCount * scratchCount + partialCount)
 
         let packedKT = UnsafeMutablePointer<Float>.allocate(capacity: heads * paddedKeys * paddedHeadDim)
         let packedV = UnsafeMutablePointer<Float>.allocate(capacity: heads * paddedKeys * paddedDimV)
@@ -39,17 +72,27 @@ enum FlashAttention {
                      kt: packedKT, vPadded: packedV)
             }
         }
-        let blocksPerHead = (m + queryBlock - 1) / queryBlock
+        let blocksPerHead = plan.blocksPerHead, splits = plan.splits
+        let partials = partialCount > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: partialCount) : nil
+        defer { partials?.deallocate() }
         let log2e: Float = 1.4426950408889634
         q.data.withUnsafeBufferPointer { qb in
             out.data.withUnsafeMutableBufferPointer { ob in
                 guard let qp = qb.baseAddress, let op = ob.baseAddress else { return }
-                let job = Job(q: qp, out: op, kt: packedKT, v: packedV, m: m, n: n, dim: dim, dimV: dimV,
+                let job = Job(q: qp, out: op, kt: packedKT, v: packedV, partials: partials, m: m, n: n, dim: dim, dimV: dimV,
                               headDim: headDim, headDimV: headDimV, paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV,
                               paddedKeys: paddedKeys, queryBlock: queryBlock, scale: scale * log2e, causal: causal, shape: shape)
-                Parallel.forEach(chunks: heads * blocksPerHead) { item in
+                Parallel.forEach(chunks: heads * blocksPerHead * splits) { item in
                     if Cancellation.isRequested { return }
-                    job.run(head: item / blocksPerHead, rowStart: (item % blocksPerHead) * queryBlock)
+                    let split = item % splits, block = (item / splits) % blocksPerHead, head = item / (splits * blocksPerHead)
+                    let keyStart = split * plan.keysPerSplit
+                    job.run(head: head, rowStart: block * queryBlock, keyStart: keyStart,
+                            keyEnd: min(n, keyStart + plan.keysPerSplit), partial: splits > 1 ? item : nil)
+                }
+                if splits > 1 && !Cancellation.isRequested {
+                    Parallel.forEach(chunks: heads * blocksPerHead) { item in
+                        job.merge(head: item / blocksPerHead, block: item % blocksPerHead, splits: splits)
+                    }
                 }
             }
         }
@@ -60,12 +103,17 @@ enum FlashAttention {
     static func pack(k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, dim: Int, dimV: Int, heads: Int,
                      headDim: Int, headDimV: Int, width: Int, paddedKeys: Int, paddedHeadDim: Int, paddedDimV: Int,
                      kt: UnsafeMutablePointer<Float>, vPadded: UnsafeMutablePointer<Float>) {
-        kt.update(repeating: 0, count: heads * paddedKeys * paddedHeadDim)
-        vPadded.update(repeating: 0, count: heads * paddedKeys * paddedDimV)
-        Parallel.forEach(chunks: heads) { h in
+        let chunksPerHead = (paddedKeys + packChunk - 1) / packChunk
+        Parallel.forEach(chunks: heads * chunksPerHead) { item in
+            let h = item / chunksPerHead
+            let first = (item % chunksPerHead) * packChunk
+            let last = min(paddedKeys, first + packChunk)
             let ktHead = kt + h * paddedKeys * paddedHeadDim
             let vHead = vPadded + h * paddedKeys * paddedDimV
-            for key in 0..<n {
+            // Zero this chunk first: the padding (keys past n, columns past headDimV) must be 0.
+            (ktHead + first * paddedHeadDim).update(repeating: 0, count: (last - first) * paddedHeadDim)
+            (vHead + first * paddedDimV).update(repeating: 0, count: (last - first) * paddedDimV)
+            for key in first..<min(n, last) {
                 let panel = ktHead + (key / width) * paddedHeadDim * width + key % width
                 let source = k + key * dim + h * headDim
                 for c in 0..<headDim { panel[c * width] = source[c] }
@@ -79,12 +127,16 @@ enum FlashAttention {
         let out: UnsafeMutablePointer<Float>
         let kt: UnsafeMutablePointer<Float>
         let v: UnsafeMutablePointer<Float>
+        /// Per (head, block, split) item: queryBlock rows of [O (paddedDimV) | m | l], when split.
+        let partials: UnsafeMutablePointer<Float>?
         let m, n, dim, dimV, headDim, headDimV, paddedHeadDim, paddedDimV, paddedKeys, queryBlock: Int
         let scale: Float
         let causal: Bool
         let shape: TileShape
 
-        func run(head: Int, rowStart: Int) {
+        var partialStride: Int { queryBlock * (paddedDimV + 2) }
+
+        func run(head: Int, rowStart: Int, keyStart firstKey: Int, keyEnd lastKey: Int, partial: Int?) {
             let rows = min(queryBlock, m - rowStart)
             let paddedRows = (rows + shape.rows - 1) / shape.rows * shape.rows
             let width = shape.columns
@@ -109,8 +161,8 @@ enum FlashAttention {
             let ktHead = kt + head * paddedKeys * paddedHeadDim
             let vHead = v + head * paddedKeys * paddedDimV
 
-            let keyEnd = causal ? rowStart + rows : n
-            var keyStart = 0
+            let keyEnd = causal ? min(lastKey, rowStart + rows) : lastKey
+            var keyStart = firstKey
             while keyStart < keyEnd {
                 let count = min(keyBlock, keyEnd - keyStart)
                 let paddedCount = (count + width - 1) / width * width
@@ -144,10 +196,48 @@ enum FlashAttention {
                 }
                 keyStart += count
             }
+            if let partial, let partials {
+                // Keep the unnormalised state; `merge` combines the key ranges in order.
+                let base = partials + partial * partialStride
+                for r in 0..<rows {
+                    let row = base + r * (paddedDimV + 2)
+                    row.update(from: acc + r * paddedDimV, count: paddedDimV)
+                    row[paddedDimV] = runningMax[r]
+                    row[paddedDimV + 1] = runningSum[r]
+                }
+                return
+            }
             for r in 0..<rows {
                 let destination = out + (rowStart + r) * dimV + head * headDimV
                 let inverse = 1 / runningSum[r]
                 for c in 0..<headDimV { destination[c] = acc[r * paddedDimV + c] * inverse }
+            }
+        }
+
+        /// Combines the key ranges of one query block, in range order:
+        /// m = max m_s, l = sum l_s 2^(m_s - m), out = sum O_s 2^(m_s - m) / l.
+        func merge(head: Int, block: Int, splits: Int) {
+            guard let partials else { return }
+            let rowStart = block * queryBlock
+            let rows = min(queryBlock, m - rowStart)
+            // Items are numbered ((head * blocksPerHead) + block) * splits + split.
+            let blocksPerHead = (m + queryBlock - 1) / queryBlock
+            let first = (head * blocksPerHead + block) * splits
+            for r in 0..<rows {
+                func state(_ s: Int) -> UnsafeMutablePointer<Float> { partials + (first + s) * partialStride + r * (paddedDimV + 2) }
+                var top = -Float.infinity
+                for s in 0..<splits { top = max(top, state(s)[paddedDimV]) }
+                let destination = out + (rowStart + r) * dimV + head * headDimV
+                for c in 0..<headDimV { destination[c] = 0 }
+                var total: Float = 0
+                for s in 0..<splits {
+                    let partial = state(s)
+                    let weight = partial[paddedDimV] == -.infinity ? 0 : FastExp.exp2(partial[paddedDimV] - top)
+                    total += partial[paddedDimV + 1] * weight
+                    for c in 0..<headDimV { destination[c] += partial[c] * weight }
+                }
+                let inverse = 1 / total
+                for c in 0..<headDimV { destination[c] *= inverse }
             }
         }
 

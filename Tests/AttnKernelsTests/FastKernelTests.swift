@@ -44,6 +44,8 @@ final class FastKernelTests: XCTestCase {
         let cases: [(m: Int, n: Int, d: Int, heads: Int, causal: Bool)] = [
             (1, 1, 1, 1, false), (1, 1, 3, 1, true), (17, 17, 3, 1, true), (17, 1000, 80, 1, false),
             (1000, 1000, 128, 8, true), (70, 70, 80, 5, false), (300, 300, 16, 2, true), (9, 513, 1, 1, false),
+            // Few queries, many keys: the keys are split into ranges that are merged afterwards.
+            (5, 9000, 24, 1, false), (40, 20001, 64, 2, false),
         ]
         for (index, c) in cases.enumerated() {
             let q = try random([c.m, c.d], seed: UInt64(10 * index)), k = try random([c.n, c.d], seed: UInt64(10 * index + 1))
@@ -61,6 +63,15 @@ final class FastKernelTests: XCTestCase {
             let streaming = try Attention.streamingReference(q: q, k: k, v: v, heads: c.heads, scale: scale, causal: c.causal)
             XCTAssertLessThan(Reference.relativeError(outputs[0], streaming.data.map(Double.init)), 1e-5, "\(c)")
         }
+    }
+
+    func testSplitPlanDependsOnShapesOnly() {
+        let plan = FlashAttention.plan(m: 40, n: 20001, heads: 2, causal: false, shape: .narrow)
+        XCTAssertEqual(plan.blocksPerHead, 1)
+        XCTAssertEqual(plan.splits, 4)
+        XCTAssertGreaterThanOrEqual(plan.splits * plan.keysPerSplit, 20001)
+        XCTAssertEqual(FlashAttention.plan(m: 4096, n: 4096, heads: 1, causal: false, shape: .narrow).splits, 1)
+        XCTAssertEqual(FlashAttention.plan(m: 100, n: 100_000, heads: 1, causal: true, shape: .wide).splits, 1)
     }
 
     func testExp2IsAccurateAndUnderflowsToZero() {

@@ -81,6 +81,14 @@ def repeats(case):
     return 3 if flops(case) > 2e10 else 5
 
 
+def peak_rss_mib(attn, script):
+    """Peak resident memory of one `attn run script`, measured in a fresh Python child."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, attn, "run", script], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 1024
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--attn", default=".build/release/attn")
@@ -155,6 +163,11 @@ def main():
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
               f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
               f"PyTorch {torch.__version__ if torch else 'not installed (skipped)'}"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    with_attention = peak_rss_mib(args.attn, os.path.join(here, "memory.attn"))
+    inputs_only = peak_rss_mib(args.attn, os.path.join(here, "inputs_only.attn"))
+    lines += ["", f"Memory, self-attention N=65536 d=64: peak RSS {with_attention:.0f} MiB, "
+                  f"{with_attention - inputs_only:.0f} MiB above the same run without attention ({inputs_only:.0f} MiB)."]
     text = "\n".join(header + [""] + lines) + "\n"
     print(text)
     if args.out:
