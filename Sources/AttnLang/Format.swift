@@ -47,9 +47,15 @@ public enum Format {
         case let .list(items): return "[" + items.map(inline).joined(separator: ", ") + "]"
         case let .record(r): return record(r)
         case let .tensor(t, stats): return tensorHeader(t, stats: stats)
+        case let .tree(t): return tree(t)
         case let .function(closure): return "<fn \(closure.signature)>"
         case let .builtin(b): return "<builtin \(b.signature)>"
         }
+    }
+
+    /// A tree's summary; the build time is left out (it varies) and readable as `t.ms`.
+    public static func tree(_ t: TensorTree) -> String {
+        "Tree{n: \(t.count), d: \(t.dim), branch: \(t.branch), depth: \(t.depth), leaf: \(t.leafSize), leaves: \(t.leafCount), nodes: \(t.nodeCount), agg: \(t.aggregation.rawValue)}"
     }
 
     public static func record(_ r: Record) -> String {

@@ -498,11 +498,25 @@ public final class Interpreter {
     }
 
     static let tensorMembers = ["shape", "rank", "size", "T", "stats"]
+    static let treeMembers = ["n", "d", "branch", "depth", "leaf", "leaves", "nodes", "ms", "order", "agg"]
 
     func member(_ base: Value, _ name: String, _ span: Span) throws -> Value {
         switch base {
         case let .record(record):
             guard let value = record[name] else { throw missingField(name, record.keys, span) }
+            return value
+        case let .tree(t):
+            let members: [String: Value] = [
+                "n": .int(t.count), "d": .int(t.dim), "branch": .int(t.branch), "depth": .int(t.depth), "leaf": .int(t.leafSize),
+                "leaves": .int(t.leafCount), "nodes": .int(t.nodeCount), "ms": .float(t.buildMilliseconds),
+                "order": .list(t.order.map { .int($0) }), "agg": .string(t.aggregation.rawValue),
+            ]
+            guard let value = members[name] else {
+                var notes = [String]()
+                if let close = closestName(to: name, in: Array(members.keys)) { notes.append("help: did you mean `\(close)`?") }
+                notes.append("note: tree members: " + Interpreter.treeMembers.joined(separator: ", "))
+                throw error("a tree has no member `\(name)`", span, notes: notes)
+            }
             return value
         case let .tensor(t, stats):
             switch name {

@@ -12,6 +12,7 @@ public enum Value {
     case list([Value])
     case record(Record)
     case tensor(Tensor, stats: Record?)
+    case tree(TensorTree)
     case function(Closure)
     case builtin(Builtin)
 
@@ -27,6 +28,7 @@ public enum Value {
         case .list: return "list"
         case .record: return "record"
         case .tensor: return "tensor"
+        case .tree: return "tree"
         case .function, .builtin: return "function"
         }
     }

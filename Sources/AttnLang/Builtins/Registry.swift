@@ -4,7 +4,7 @@ import AttnKernels
 // a one-line summary and a longer doc; calls are bound and type-checked here, from the
 // signature, before the implementation runs. The evaluator reaches kernels only through this.
 public indirect enum ParamType {
-    case any, number, int, bool, string, tensor, list, record, function
+    case any, number, int, bool, string, tensor, list, record, function, tree
     case tensorOrNumber, tensorOrList
     /// A size: an int, or a function of N returning one (e.g. `depth=log`).
     case size
@@ -22,6 +22,7 @@ public indirect enum ParamType {
         case .list: return "list"
         case .record: return "record"
         case .function: return "function"
+        case .tree: return "tree"
         case .tensorOrNumber: return "tensor|number"
         case .tensorOrList: return "tensor|list"
         case .size: return "int|fn(n)"
@@ -37,6 +38,7 @@ public indirect enum ParamType {
         case (.int, .float(let f)): return f.rounded() == f && Swift.abs(f) < 9e15
         case (.bool, .bool), (.string, .string), (.tensor, .tensor), (.list, .list), (.record, .record): return true
         case (.function, .function), (.function, .builtin): return true
+        case (.tree, .tree): return true
         case (.tensorOrNumber, .tensor), (.tensorOrNumber, .int), (.tensorOrNumber, .float): return true
         case (.tensorOrList, .tensor), (.tensorOrList, .list): return true
         case (.size, .int), (.size, .function), (.size, .builtin): return true
@@ -177,6 +179,7 @@ public enum Registry {
         ("tensors", TensorBuiltins.all),
         ("math", MathBuiltins.all),
         ("attention", AttentionBuiltins.all),
+        ("trees", TreeBuiltins.all),
         ("files", FileBuiltins.all),
         ("timing", TimingBuiltins.all),
     ]

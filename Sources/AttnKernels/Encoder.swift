@@ -1,0 +1,84 @@
+import Foundation
+
+// The Transformer encoder behind `encode(x)`: pre-norm layers
+//   h = x + MHA(LN(x)) Wo,   x' = h + GELU(LN(h) W1) W2
+// with seeded weights (Gaussian / sqrt(fan-in), biases 0, LayerNorm gain 1 and bias 0), and an
+// optional input projection to `dim`. The attention is exact `Attention.forward`; other
+// self-attention operators plug in here as they arrive.
+public struct TransformerEncoder: Sendable {
+    public let inputDim: Int
+    public let dim: Int
+    public let heads: Int
+    public let inputProjection: Tensor?
+    public let layers: [Layer]
+
+    public struct Layer: Sendable {
+        public let wq, wk, wv, wo, w1, w2: Tensor
+    }
+
+    public init(inputDim: Int, dim: Int, layers: Int, heads: Int, seed: UInt64) throws {
+        guard dim >= 1, inputDim >= 1 else { throw KernelError.invalidArgument("encode needs a dimension of at least 1") }
+        guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("encode: heads=\(heads) must divide dim = \(dim)") }
+        guard (0...64).contains(layers) else { throw KernelError.invalidArgument("encode: layers must be 0 to 64, got \(layers)") }
+        var rng = Xoshiro256(seed: seed)
+        func weight(_ rows: Int, _ cols: Int) throws -> Tensor {
+            try Tensor.randn([rows, cols], rng: &rng).scalarOp(.mul, 1 / Float(rows).squareRoot())
+        }
+        self.inputDim = inputDim
+        self.dim = dim
+        self.heads = heads
+        self.inputProjection = inputDim == dim ? nil : try weight(inputDim, dim)
+        self.layers = try (0..<layers).map { _ in
+            Layer(wq: try weight(dim, dim), wk: try weight(dim, dim), wv: try weight(dim, dim), wo: try weight(dim, dim),
+                  w1: try weight(dim, 4 * dim), w2: try weight(4 * dim, dim))
+        }
+    }
+
+    static func matrix(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard case let .tensor(t) = try a.matmul(b) else { throw KernelError.invalidShape("encode: unexpected vector product") }
+        return t
+    }
+
+    /// Per-row layer normalisation (epsilon 1e-5), in Double for the statistics.
+    static func layerNorm(_ x: Tensor) throws -> Tensor {
+        var out = x
+        let (rows, cols) = x.matrixShape
+        for r in 0..<rows {
+            var mean = 0.0, squares = 0.0
+            for c in 0..<cols { mean += Double(x.data[r * cols + c]) }
+            mean /= Double(cols)
+            for c in 0..<cols { let dx = Double(x.data[r * cols + c]) - mean; squares += dx * dx }
+            let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
+            for c in 0..<cols { out.data[r * cols + c] = Float((Double(x.data[r * cols + c]) - mean) * inverse) }
+        }
+        return out
+    }
+
+    /// tanh approximation of GELU, as PyTorch's approximate="tanh".
+    static func gelu(_ x: Tensor) -> Tensor {
+        var out = x
+        for i in out.data.indices {
+            let v = out.data[i]
+            out.data[i] = 0.5 * v * (1 + tanhf(0.7978845608 * (v + 0.044715 * v * v * v)))
+        }
+        return out
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 2, input.shape[1] == inputDim else {
+            throw KernelError.shapeMismatch("encode needs tokens [N, \(inputDim)]", input.shape, [input.shape.first ?? 0, inputDim])
+        }
+        var x = try inputProjection.map { try TransformerEncoder.matrix(input, $0) } ?? input
+        for layer in layers {
+            try Cancellation.check()
+            let normed = try TransformerEncoder.layerNorm(x)
+            let (attended, _) = try Attention.forward(
+                q: try TransformerEncoder.matrix(normed, layer.wq), k: try TransformerEncoder.matrix(normed, layer.wk),
+                v: try TransformerEncoder.matrix(normed, layer.wv), options: AttentionOptions(heads: heads))
+            x = try x.binary(.add, try TransformerEncoder.matrix(attended, layer.wo))
+            let hidden = TransformerEncoder.gelu(try TransformerEncoder.matrix(try TransformerEncoder.layerNorm(x), layer.w1))
+            x = try x.binary(.add, try TransformerEncoder.matrix(hidden, layer.w2))
+        }
+        return x
+    }
+}
