@@ -1,29 +1,39 @@
-// The "kd" ordering of tca.md: recursive median split along the coordinate of largest variance,
-// ties broken by original index, so that neighbours in the order are near each other. Splitting
-// stops at segments of at most `leafSize` tokens. Quickselect (deterministic pivots) keeps each
-// level O(N), so the whole ordering is O(N log N).
+// The "kd" ordering of tca.md: recursive splits along the coordinate of largest variance, ties
+// broken by original index, so that neighbours in the order are near each other. The splits
+// follow the tensorised tree: a node at position `start` owns the slots start ..< start +
+// capacity (capacity = b^levels * P), its b children own equal consecutive shares, so the tokens
+// of every node, and of every leaf, are one contiguous run (the padding slots come last).
+// Quickselect (deterministic pivots) keeps each level O(N): the ordering is O(N log N).
 enum KDOrder {
-    static func permutation(points: UnsafePointer<Float>, count: Int, dim: Int, leafSize: Int) -> [Int] {
+    static func permutation(points: UnsafePointer<Float>, count: Int, dim: Int, branch: Int, depth: Int, leafSize: Int) -> [Int] {
         var order = Array(0..<count)
         guard dim > 0 else { return order }
         order.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
-            split(base, 0, count, points: points, dim: dim, leafSize: max(1, leafSize))
+            split(base, count: count, points: points, dim: dim, branch: branch, depth: depth, leafSize: max(1, leafSize))
         }
         return order
     }
 
-    /// Orders indices[lo..<hi] in place.
-    static func split(_ indices: UnsafeMutablePointer<Int>, _ lo: Int, _ hi: Int, points: UnsafePointer<Float>, dim: Int, leafSize: Int) {
-        var stack = [(lo, hi)]
-        while let (start, end) = stack.popLast() {
-            let count = end - start
-            if count <= leafSize { continue }
-            let axis = widestAxis(indices + start, count: count, points: points, dim: dim)
-            let middle = start + count / 2
-            select(indices, start, end, middle, points: points, dim: dim, axis: axis)
-            stack.append((middle, end))
-            stack.append((start, middle))
+    /// Orders indices[0..<count] in place, node by node.
+    static func split(_ indices: UnsafeMutablePointer<Int>, count: Int, points: UnsafePointer<Float>, dim: Int, branch: Int, depth: Int, leafSize: Int) {
+        var rootCapacity = leafSize
+        for _ in 0..<depth { rootCapacity *= branch }
+        var stack = [(start: 0, capacity: rootCapacity)]
+        while let (start, capacity) = stack.popLast() {
+            let end = min(count, start + capacity)
+            if end - start <= 1 || capacity <= leafSize { continue }
+            let axis = widestAxis(indices + start, count: end - start, points: points, dim: dim)
+            let share = capacity / branch
+            var first = start
+            for child in 0..<branch {
+                let boundary = min(end, start + (child + 1) * share)
+                if boundary > first && boundary < end {
+                    select(indices, first, end, boundary, points: points, dim: dim, axis: axis)
+                }
+                if boundary > first { stack.append((first, share)) }
+                first = boundary
+            }
         }
     }
 

@@ -73,7 +73,8 @@ public struct TensorTree: Sendable {
         if ordering == .kd {
             let source = by ?? context
             order = source.data.withUnsafeBufferPointer { p in
-                KDOrder.permutation(points: p.baseAddress.unsafelyUnwrapped, count: n, dim: source.shape[1], leafSize: leafSize)
+                KDOrder.permutation(points: p.baseAddress.unsafelyUnwrapped, count: n, dim: source.shape[1],
+                                    branch: branch, depth: depth, leafSize: leafSize)
             }
         }
         var tokens = try Tensor(zeros: [padded, d])

@@ -19,6 +19,9 @@ public enum Treeformer {
         public var empty: Int
         public var flops: Double
         public var depth: Int
+        /// The fitted hyperplanes, node by node in heap order: w (d values) and b.
+        public var normals: [Float]
+        public var offsets: [Float]
     }
 
     public static let maxDepth = 24
@@ -67,18 +70,20 @@ public enum Treeformer {
             let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
             for c in 0..<d { normals[node * d + c] = w[c] }
             offsets[node] = -median
-            for (i, key) in keys.enumerated() {
-                members[projections[i] + offsets[node] < 0 ? 2 * node + 1 : 2 * node + 2].append(key)
+            // Keys take the same side test as queries will (same arithmetic, same order).
+            for key in keys {
+                members[goesLeft(node, k.data[(key * d)..<((key + 1) * d)]) ? 2 * node + 1 : 2 * node + 2].append(key)
             }
+        }
+        func goesLeft(_ node: Int, _ z: ArraySlice<Float>) -> Bool {
+            var s = offsets[node]
+            let base = z.startIndex
+            for c in 0..<d { s += normals[node * d + c] * z[base + c] }
+            return s < 0
         }
         func leafOf(_ z: ArraySlice<Float>) -> Int {
             var node = 0
-            let base = z.startIndex
-            while node < internalCount {
-                var s = offsets[node]
-                for c in 0..<d { s += normals[node * d + c] * z[base + c] }
-                node = s < 0 ? 2 * node + 1 : 2 * node + 2
-            }
+            while node < internalCount { node = goesLeft(node, z) ? 2 * node + 1 : 2 * node + 2 }
             return node
         }
         let scale = d > 0 ? 1 / Float(d).squareRoot() : 1
@@ -135,7 +140,7 @@ public enum Treeformer {
         }
         let routing = Double(m + n) * Double(h) * 2 * Double(d)
         return Result(output: out, tokens: m == 0 ? 0 : Double(attended) / Double(m), empty: empty,
-                      flops: routing + 2 * Double(attended) * Double(d + dv), depth: h)
+                      flops: routing + 2 * Double(attended) * Double(d + dv), depth: h, normals: normals, offsets: offsets)
     }
 
     /// Leading principal direction of the given keys (power iteration, 30 steps, fixed start).
