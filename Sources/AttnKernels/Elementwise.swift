@@ -29,7 +29,7 @@ public enum BinaryOp: String, Sendable {
 }
 
 public enum UnaryOp: String, Sendable {
-    case neg, exp, log, sqrt, abs, tanh, relu, sigmoid
+    case neg, exp, log, sqrt, abs, tanh, relu, sigmoid, sin, cos, floor
 
     @inline(__always)
     public func apply(_ x: Float) -> Float {
@@ -42,6 +42,9 @@ public enum UnaryOp: String, Sendable {
         case .tanh: return tanhf(x)
         case .relu: return x > 0 ? x : 0
         case .sigmoid: return 1 / (1 + expf(-x))
+        case .sin: return sinf(x)
+        case .cos: return cosf(x)
+        case .floor: return floorf(x)
         }
     }
 }

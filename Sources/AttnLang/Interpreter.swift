@@ -82,6 +82,39 @@ public final class Interpreter {
     }
 
     public func define(_ name: String, _ value: Value) { globals.variables[name] = value }
+    /// A variable (not a builtin) visible at the top level.
+    public func lookupVariable(_ name: String) -> Value? { globals.lookup(name) }
+
+    static let maxIncludeDepth = 16
+    var includeDepth = 0
+
+    /// Runs another script in the global scope; its errors become this call's error (with the
+    /// included file's own location as a note).
+    func include(path: String, displayName: String) throws {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw BuiltinError(message: "cannot read `\(displayName)`: no such file or not UTF-8 text")
+        }
+        guard includeDepth < Interpreter.maxIncludeDepth else {
+            throw BuiltinError(message: "includes nested more than \(Interpreter.maxIncludeDepth) deep (does a script include itself?)")
+        }
+        let source = SourceFile(name: displayName, text: text)
+        let (statements, diagnostics) = Parser.parse(source)
+        if let first = diagnostics.first {
+            throw BuiltinError(message: "`\(displayName)` has syntax errors", notes: [first.render().trimmingCharacters(in: .newlines)])
+        }
+        let callerFile = file, callerBase = baseDirectory
+        includeDepth += 1
+        file = source
+        baseDirectory = (path as NSString).deletingLastPathComponent
+        defer {
+            includeDepth -= 1
+            file = callerFile
+            baseDirectory = callerBase
+        }
+        for statement in statements {
+            if let value = try executeTopLevel(statement), !value.isNone { print(Format.display(value) + "\n") }
+        }
+    }
     public func lookup(_ name: String) -> Value? { globals.lookup(name) ?? Registry.builtins[name].map(Value.builtin) }
     public var variableNames: [String] { globals.visibleNames.sorted() }
     public func reset() {

@@ -143,9 +143,15 @@ public enum Treeformer {
                       flops: routing + 2 * Double(attended) * Double(d + dv), depth: h, normals: normals, offsets: offsets)
     }
 
-    /// Leading principal direction of the given keys (power iteration, 30 steps, fixed start).
-    static func principalDirection(_ k: Tensor, _ keys: [Int]) -> [Float] {
+    /// Leading principal direction of the given keys (power iteration, 30 steps, fixed start),
+    /// estimated from at most `pcaSample` of them (evenly strided) so that fitting stays
+    /// O(N d) per level however many keys reach a node.
+    static let pcaSample = 1024
+
+    static func principalDirection(_ k: Tensor, _ allKeys: [Int]) -> [Float] {
         let d = k.shape[1]
+        let stride = max(1, allKeys.count / pcaSample)
+        let keys = stride == 1 ? allKeys : Swift.stride(from: 0, to: allKeys.count, by: stride).map { allKeys[$0] }
         var w = (0..<d).map { Float(1) + Float($0) * 1e-3 }
         guard keys.count >= 2 else { return w }
         var mean = [Double](repeating: 0, count: d)

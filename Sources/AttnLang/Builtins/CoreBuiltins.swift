@@ -92,6 +92,16 @@ enum CoreBuiltins {
             interp.setSeed(try args.int("n"))
             return .none
         },
+        Builtin("param", [.required("name", .string), .required("default", .any)],
+                summary: "A script parameter: the variable `name` if it is already defined, else `default`.",
+                doc: "Lets a script be run at another size without editing it, as notebook parameters do:\nsizes = [256]; include(\"tca_vs_cross.attn\") runs that script with sizes = [256].") { args, interp in
+            interp.lookupVariable(try args.string("name")) ?? args["default"]
+        },
+        Builtin("include", [.required("path", .string)],
+                summary: "Run another script in this session (its variables stay), as :load does.") { args, interp in
+            try interp.include(path: FileBuiltins.resolve(try args.string("path"), interp), displayName: try args.string("path"))
+            return .none
+        },
         Builtin("help", [.optional("name", .any)], summary: "Describe a builtin or function; with no argument, list every builtin.") { args, interp in
             interp.print(try Help.text(for: args["name"], interpreter: interp))
             return .none

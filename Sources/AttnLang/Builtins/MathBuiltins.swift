@@ -74,6 +74,9 @@ enum MathBuiltins {
         elementwise("sqrt", .sqrt, { $0.squareRoot() }, "Square root, elementwise. As a size rule (`leaf=sqrt`) it gets N."),
         elementwise("abs", .abs, { Swift.abs($0) }, "Absolute value, elementwise."),
         elementwise("tanh", .tanh, Foundation.tanh, "Hyperbolic tangent, elementwise."),
+        elementwise("sin", .sin, Foundation.sin, "Sine, elementwise."),
+        elementwise("cos", .cos, Foundation.cos, "Cosine, elementwise."),
+        elementwise("floor", .floor, Foundation.floor, "Largest integer not above x, elementwise (a float)."),
         Builtin("log2", [.required("x", .tensorOrNumber)], summary: "Base-2 logarithm; as a size rule, log2(N).") { args, _ in
             if case let .tensor(t, _) = args["x"] { return .tensor(t.map(.log).scalarOp(.div, Float(M_LN2))) }
             return .float(Foundation.log2(try args.double("x")))

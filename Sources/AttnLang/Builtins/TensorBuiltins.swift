@@ -53,6 +53,29 @@ enum TensorBuiltins {
             }
             return build(0, 0)
         },
+        Builtin("take", [.required("x", .tensor), .required("indices", .tensorOrList)],
+                summary: "Rows of x at the given indices (a list or tensor of integers; negative counts from the end).") { args, _ in
+            let x = try args.tensor("x")
+            let raw: [Double]
+            switch args["indices"] {
+            case let .tensor(t, _): raw = t.data.map(Double.init)
+            case let .list(items): raw = try items.map { item in
+                guard let v = item.number else { throw BuiltinError(message: "`take` needs integer indices, found \(item.typeName)") }
+                return v
+            }
+            default: raw = []
+            }
+            let rows = x.shape[0], width = x.count / max(rows, 1)
+            let indices = try raw.map { v -> Int in
+                guard v.rounded() == v, abs(v) < 9e15 else { throw BuiltinError(message: "`take` needs integer indices, got \(Format.float(v))") }
+                let i = Int(v), resolved = i < 0 ? i + rows : i
+                guard resolved >= 0 && resolved < rows else { throw BuiltinError(message: "index \(i) is out of range for \(rows) rows") }
+                return resolved
+            }
+            var out = try Tensor(zeros: [indices.count] + Array(x.shape.dropFirst()))
+            for (r, i) in indices.enumerated() { for c in 0..<width { out.data[r * width + c] = x.data[i * width + c] } }
+            return .tensor(out)
+        },
         Builtin("shape", [.required("x", .tensor)], summary: "The shape of a tensor, as a list of ints.") { args, _ in
             .list(try args.tensor("x").shape.map { .int($0) })
         },
