@@ -181,6 +181,7 @@ public enum Registry {
         ("attention", AttentionBuiltins.all),
         ("trees", TreeBuiltins.all),
         ("files", FileBuiltins.all),
+        ("reports", TableBuiltins.all),
         ("timing", TimingBuiltins.all),
     ]
 
