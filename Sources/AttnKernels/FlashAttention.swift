@@ -170,7 +170,7 @@ enum FlashAttention {
                 var strip = 0
                 while strip < paddedRows {
                     for panel in 0..<(paddedCount / width) {
-                        MicroKernel.tile(shape, k: headDim, a: qBlock + strip * paddedHeadDim, lda: paddedHeadDim,
+                        MicroKernel.tile(shape, k: headDim, a: qBlock + strip * paddedHeadDim, rowStride: paddedHeadDim, stepStride: 1,
                                          b: ktHead + ((keyStart / width) + panel) * paddedHeadDim * width, ldb: width,
                                          c: scores + strip * keyBlock + panel * width, ldc: keyBlock, accumulate: false)
                     }
@@ -188,7 +188,7 @@ enum FlashAttention {
                 strip = 0
                 while strip < paddedRows {
                     for panel in 0..<(paddedDimV / width) {
-                        MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, lda: keyBlock,
+                        MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, rowStride: keyBlock, stepStride: 1,
                                          b: vHead + keyStart * paddedDimV + panel * width, ldb: paddedDimV,
                                          c: acc + strip * paddedDimV + panel * width, ldc: paddedDimV, accumulate: true)
                     }

@@ -53,13 +53,13 @@ public enum Gemm {
                         let aStrip = packedA + strip * shape.rows * depth
                         let cTile = c + row * n + column
                         if height == shape.rows && width == shape.columns {
-                            MicroKernel.packedTile(shape, k: depth, a: aStrip, b: panelData, ldb: shape.columns,
-                                                   c: cTile, ldc: n, accumulate: depthStart > 0)
+                            MicroKernel.tile(shape, k: depth, a: aStrip, rowStride: 1, stepStride: shape.rows, b: panelData,
+                                             ldb: shape.columns, c: cTile, ldc: n, accumulate: depthStart > 0)
                         } else {
                             // Packed A and B are zero-padded: run the full tile into a scratch tile
                             // and keep its valid part.
-                            MicroKernel.packedTile(shape, k: depth, a: aStrip, b: panelData, ldb: shape.columns,
-                                                   c: edge, ldc: shape.columns, accumulate: false)
+                            MicroKernel.tile(shape, k: depth, a: aStrip, rowStride: 1, stepStride: shape.rows, b: panelData,
+                                             ldb: shape.columns, c: edge, ldc: shape.columns, accumulate: false)
                             for r in 0..<height {
                                 for j in 0..<width {
                                     let value = edge[r * shape.columns + j]

@@ -11,3 +11,11 @@ func runScript(_ text: String, name: String = "t.attn") -> (ok: Bool, output: St
 func lastLine(_ text: String) -> String {
     text.split(separator: "\n").last.map(String.init) ?? ""
 }
+
+/// Diagnostics as "line:col message", for checking positions.
+func locatedMessages(_ diagnostics: [Diagnostic], in file: SourceFile) -> [String] {
+    diagnostics.map { d in
+        let (line, column) = file.location(of: d.span?.start ?? 0)
+        return "\(line):\(column) \(d.message)"
+    }
+}

@@ -26,12 +26,7 @@ final class LexerTests: XCTestCase {
 
     func testErrorsCarryPositions() {
         let file = SourceFile(name: "t", text: "x = 1\ny = \"open\nz = 3 $ 4\nw = 12abc\nv = 1e\nu = 99999999999999999999")
-        let diagnostics = Lexer.tokenize(file).diagnostics
-        let located = diagnostics.map { d -> String in
-            let (line, column) = file.location(of: d.span!.start)
-            return "\(line):\(column) \(d.message)"
-        }
-        XCTAssertEqual(located, [
+        XCTAssertEqual(locatedMessages(Lexer.tokenize(file).diagnostics, in: file), [
             "2:5 unterminated string",
             "3:7 unexpected character `$`",
             "4:5 malformed number `12abc`",

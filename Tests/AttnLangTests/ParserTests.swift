@@ -43,11 +43,7 @@ final class ParserTests: XCTestCase {
     func testErrorRecoveryReportsEveryBadStatementAtItsPosition() {
         let file = SourceFile(name: "t", text: "a = (1 +\nb = 2\nc = * 3\nd = [1, 2\nfn f(x) { return x + }\ne = 5 6\n1 = 2\n")
         let (statements, diagnostics) = Parser.parse(file)
-        let located = diagnostics.map { d -> String in
-            let (line, column) = file.location(of: d.span!.start)
-            return "\(line):\(column) \(d.message)"
-        }
-        XCTAssertEqual(located, [
+        XCTAssertEqual(locatedMessages(diagnostics, in: file), [
             "2:3 expected `)` to close `(`, found `=`",
             "3:5 expected an expression, found `*`",
             "5:1 expected `]` to close the list, found keyword `fn`",
