@@ -98,6 +98,11 @@ final class ReplTests: XCTestCase {
         try send("twice(x.shape[0])", "Enter")
         try waitFor("Out[9]: 6")
 
+        // The researcher's pipeline, as written.
+        try send("x = randn(64, 8); q = randn(3, 8)", "Enter")
+        try send("ctx = encode(x); t = tree(ctx); tca(q, t, depth=log)", "Enter")
+        try waitFor("Tensor[3, 8] f32 {tokens: 5.0")
+
         // Commands.
         try send(":vars", "Enter")
         try waitFor("twice: function")
