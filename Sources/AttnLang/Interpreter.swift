@@ -530,8 +530,8 @@ public final class Interpreter {
         return error("no field `\(name)`", span, notes: notes)
     }
 
-    static let tensorMembers = ["shape", "rank", "size", "T", "stats"]
-    static let treeMembers = ["n", "d", "branch", "depth", "leaf", "leaves", "nodes", "ms", "order", "agg"]
+    public static let tensorMembers = ["shape", "rank", "size", "T", "stats"]
+    public static let treeMembers = ["n", "d", "branch", "depth", "leaf", "leaves", "nodes", "ms", "order", "agg"]
 
     func member(_ base: Value, _ name: String, _ span: Span) throws -> Value {
         switch base {

@@ -60,7 +60,8 @@ final class Completer: @unchecked Sendable {
     private func members(of name: String) -> [String] {
         switch interpreter?.lookup(name) {
         case let .record(r)?: return r.keys
-        case let .tensor(_, stats)?: return ["shape", "rank", "size", "T", "stats"] + (stats?.keys ?? [])
+        case let .tensor(_, stats)?: return Interpreter.tensorMembers + (stats?.keys ?? [])
+        case .tree?: return Interpreter.treeMembers
         default: return []
         }
     }
