@@ -9,9 +9,7 @@ enum AttentionBuiltins {
     }
 
     static func run(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions) throws -> Value {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let (out, stats) = try Attention.forward(q: q, k: k, v: v, options: options)
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let ((out, stats), ms) = try TimingBuiltins.measure { try Attention.forward(q: q, k: k, v: v, options: options) }
         return .tensor(out, stats: statsRecord(stats, ms: ms))
     }
 

@@ -2,10 +2,15 @@ import Foundation
 
 // Wall-clock timing of user code. `bench` reports the median, which is robust on a shared machine.
 enum TimingBuiltins {
-    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+    /// Runs `body` and returns its value with the wall time it took, in milliseconds.
+    static func measure<T>(_ body: () throws -> T) rethrows -> (T, Double) {
         let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let value = try body()
+        return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+
+    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+        try measure(body).1
     }
 
     static let all: [Builtin] = [

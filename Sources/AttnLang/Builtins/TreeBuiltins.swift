@@ -5,12 +5,6 @@ import Foundation
 // `cross_leaves`, `perceiver`, `treeformer`, and `encode`, the encoder that turns raw tokens into
 // the context a tree is built on. Size parameters take a number or a function of N.
 enum TreeBuiltins {
-    static func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let value = try body()
-        return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-    }
-
     /// A size argument, or nil when it is none.
     static func size(_ args: Arguments, _ name: String, n: Int, _ interp: Interpreter) throws -> Int? {
         if case .none = args[name] { return nil }
@@ -71,7 +65,7 @@ enum TreeBuiltins {
                 """) { args, interp in
             let t = try tree(args)
             let depth = try size(args, "depth", n: t.count, interp)
-            let (result, ms) = try timed {
+            let (result, ms) = try TimingBuiltins.measure {
                 try TreeCrossAttention.forward(q: try args.tensor("q"), tree: t, depth: depth, beam: try args.int("beam"), heads: try args.int("heads"))
             }
             let stats = Record([("tokens", .float(result.tokens)), ("flops", .float(result.flops)), ("ms", .float(ms)),
@@ -115,17 +109,17 @@ enum TreeBuiltins {
                 var rng = Xoshiro256(seed: try seed(args, interp))
                 latents = try Tensor.randn([count, ctx.shape[1]], rng: &rng)
             }
-            let ((out, flops), ms) = try timed { () throws -> (Tensor, Double) in
-                var (z, s0) = try Attention.forward(q: latents, k: ctx, v: ctx)
-                var flops = s0.flops
+            let ((out, flops), ms) = try TimingBuiltins.measure { () throws -> (Tensor, Double) in
+                let (encoded, readStats) = try Attention.forward(q: latents, k: ctx, v: ctx)
+                var z = encoded
+                var flops = readStats.flops
                 for _ in 0..<layers {
                     let (y, s) = try Attention.forward(q: z, k: z, v: z)
                     z = try z.binary(.add, y)
                     flops += s.flops
                 }
-                let (out, s1) = try Attention.forward(q: q, k: z, v: z)
-                s0 = s1
-                return (out, flops + s1.flops)
+                let (out, decodeStats) = try Attention.forward(q: q, k: z, v: z)
+                return (out, flops + decodeStats.flops)
             }
             return .tensor(out, stats: Record([("tokens", .float(Double(latents.shape[0]))), ("flops", .float(flops)), ("ms", .float(ms))]))
         },
@@ -147,7 +141,7 @@ enum TreeBuiltins {
             let mode = try choice(args, "mode", Treeformer.Mode.self, ["tf", "tc"])
             let split = try choice(args, "split", Treeformer.Split.self, ["pca", "random"])
             let seedValue = try seed(args, interp)
-            let (result, ms) = try timed {
+            let (result, ms) = try TimingBuiltins.measure {
                 try Treeformer.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), mode: mode, depth: depth, leaf: leaf,
                                        split: split, seed: seedValue)
             }
