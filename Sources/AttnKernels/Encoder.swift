@@ -1,11 +1,15 @@
 import Foundation
 
-// The Transformer encoder behind `encode(x)`: pre-norm layers
-//   h = x + MHA(LN(x)) Wo,   x' = h + GELU(LN(h) W1) W2
+// The Transformer encoder behind `encode(x)` and `tost(x)`: pre-norm layers
+//   h = x + Mix(LN(x)),   x' = h + GELU(LN(h) W1) W2
 // with seeded weights (Gaussian / sqrt(fan-in), biases 0, LayerNorm gain 1 and bias 0), and an
-// optional input projection to `dim`. The attention is exact `Attention.forward`; other
-// self-attention operators plug in here as they arrive.
+// optional input projection to `dim`. The token mixer is one of the self-attention operators:
+// exact multi-head attention (Q, K, V, O projections), TSSA (the ToST block), or Combiner-Fixed
+// (single head over the Q, K, V projections, then O).
 public struct TransformerEncoder: Sendable {
+    public enum Mixer: String, Sendable, CaseIterable { case dense, tssa, combiner }
+
+    public let mixer: Mixer
     public let inputDim: Int
     public let dim: Int
     public let heads: Int
@@ -14,9 +18,10 @@ public struct TransformerEncoder: Sendable {
 
     public struct Layer: Sendable {
         public let wq, wk, wv, wo, w1, w2: Tensor
+        public let tssa: TokenStatistics.Weights?
     }
 
-    public init(inputDim: Int, dim: Int, layers: Int, heads: Int, seed: UInt64) throws {
+    public init(inputDim: Int, dim: Int, layers: Int, heads: Int, seed: UInt64, mixer: Mixer = .dense) throws {
         guard dim >= 1, inputDim >= 1 else { throw KernelError.invalidArgument("encode needs a dimension of at least 1") }
         guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("encode: heads=\(heads) must divide dim = \(dim)") }
         guard (0...64).contains(layers) else { throw KernelError.invalidArgument("encode: layers must be 0 to 64, got \(layers)") }
@@ -24,13 +29,15 @@ public struct TransformerEncoder: Sendable {
         func weight(_ rows: Int, _ cols: Int) throws -> Tensor {
             try Tensor.randn([rows, cols], rng: &rng).scalarOp(.mul, 1 / Float(rows).squareRoot())
         }
+        self.mixer = mixer
         self.inputDim = inputDim
         self.dim = dim
         self.heads = heads
         self.inputProjection = inputDim == dim ? nil : try weight(inputDim, dim)
         self.layers = try (0..<layers).map { _ in
             Layer(wq: try weight(dim, dim), wk: try weight(dim, dim), wv: try weight(dim, dim), wo: try weight(dim, dim),
-                  w1: try weight(dim, 4 * dim), w2: try weight(4 * dim, dim))
+                  w1: try weight(dim, 4 * dim), w2: try weight(4 * dim, dim),
+                  tssa: mixer == .tssa ? try .seeded(dim: dim, heads: heads, seed: rng.next()) : nil)
         }
     }
 
@@ -64,6 +71,18 @@ public struct TransformerEncoder: Sendable {
         return out
     }
 
+    func mix(_ normed: Tensor, _ layer: Layer) throws -> Tensor {
+        if mixer == .tssa, let weights = layer.tssa {
+            return try TokenStatistics.forward(x: normed, heads: heads, weights: weights).0
+        }
+        let q = try TransformerEncoder.matrix(normed, layer.wq), k = try TransformerEncoder.matrix(normed, layer.wk)
+        let v = try TransformerEncoder.matrix(normed, layer.wv)
+        let attended = mixer == .combiner
+            ? try CombinerFixed.forward(q: q, k: k, v: v).output
+            : try Attention.forward(q: q, k: k, v: v, options: AttentionOptions(heads: heads)).0
+        return try TransformerEncoder.matrix(attended, layer.wo)
+    }
+
     public func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 2, input.shape[1] == inputDim else {
             throw KernelError.shapeMismatch("encode needs tokens [N, \(inputDim)]", input.shape, [input.shape.first ?? 0, inputDim])
@@ -71,11 +90,7 @@ public struct TransformerEncoder: Sendable {
         var x = try inputProjection.map { try TransformerEncoder.matrix(input, $0) } ?? input
         for layer in layers {
             try Cancellation.check()
-            let normed = try TransformerEncoder.layerNorm(x)
-            let (attended, _) = try Attention.forward(
-                q: try TransformerEncoder.matrix(normed, layer.wq), k: try TransformerEncoder.matrix(normed, layer.wk),
-                v: try TransformerEncoder.matrix(normed, layer.wv), options: AttentionOptions(heads: heads))
-            x = try x.binary(.add, try TransformerEncoder.matrix(attended, layer.wo))
+            x = try x.binary(.add, try mix(try TransformerEncoder.layerNorm(x), layer))
             let hidden = TransformerEncoder.gelu(try TransformerEncoder.matrix(try TransformerEncoder.layerNorm(x), layer.w1))
             x = try x.binary(.add, try TransformerEncoder.matrix(hidden, layer.w2))
         }

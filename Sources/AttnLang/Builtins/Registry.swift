@@ -180,6 +180,7 @@ public enum Registry {
         ("math", MathBuiltins.all),
         ("attention", AttentionBuiltins.all),
         ("trees", TreeBuiltins.all),
+        ("linear", LinearBuiltins.all),
         ("files", FileBuiltins.all),
         ("reports", TableBuiltins.all),
         ("timing", TimingBuiltins.all),

@@ -153,18 +153,17 @@ enum TreeBuiltins {
                  .optional("dim", .optional(.int)), .optional("attn", .string, .string("dense")), .optional("seed", .optional(.int))],
                 summary: "A Transformer encoder (pre-norm, residual, GELU MLP) with seeded weights: ctx = encode(x).",
                 doc: """
-                Each layer: h = x + MHA(LN(x)); x = h + MLP(LN(h)), MLP width 4 dim. dim=none keeps
-                the input width; otherwise a projection maps the input to `dim`. attn="dense" is exact
-                attention (the other self-attention operators plug in as they arrive).
+                Each layer: h = x + Mix(LN(x)); x = h + MLP(LN(h)), MLP width 4 dim. dim=none keeps
+                the input width; otherwise a projection maps the input to `dim`. attn="dense": exact
+                multi-head attention; "tssa": the ToST block (same as tost); "combiner":
+                Combiner-Fixed over the Q, K, V projections (single head).
                 """) { args, interp in
             let x = try args.tensor("x")
             guard x.rank == 2 else { throw BuiltinError(message: "`encode` needs tokens as a matrix [N, d], got shape \(formatShape(x.shape))") }
-            let attn = try args.string("attn")
-            guard attn == "dense" else {
-                throw BuiltinError(message: "`attn` must be \"dense\" for now, got \"\(attn)\"", notes: ["note: tssa and combiner encoders are not implemented yet"])
-            }
+            let mixer = try choice(args, "attn", TransformerEncoder.Mixer.self, TransformerEncoder.Mixer.allCases.map(\.rawValue))
             let encoder = try TransformerEncoder(inputDim: x.shape[1], dim: try args.optionalInt("dim") ?? x.shape[1],
-                                                 layers: try args.int("layers"), heads: try args.int("heads"), seed: try seed(args, interp))
+                                                 layers: try args.int("layers"), heads: try args.int("heads"), seed: try seed(args, interp),
+                                                 mixer: mixer)
             return .tensor(try encoder.forward(x))
         },
     ]
