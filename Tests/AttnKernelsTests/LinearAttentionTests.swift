@@ -1,4 +1,4 @@
-import AttnKernels
+@testable import AttnKernels
 import Foundation
 import XCTest
 
@@ -133,6 +133,123 @@ final class LinearAttentionTests: XCTestCase {
                 for i in 0..<n {
                     let delta = (0..<3).map { abs(changed.data[i * 3 + $0] - base.data[i * 3 + $0]) }.max()!
                     XCTAssertGreaterThan(delta, 0, "row \(i) does not see \(keys ? "key" : "value") \(j)")
+                }
+            }
+        }
+    }
+}
+
+/// Axial, logsparse and mixture against dense references built from the supports' definitions.
+final class CombinerVariantTests: XCTestCase {
+    typealias Summary = (key: [Double], value: [Double])
+
+    /// The maximal dyadic intervals inside [from, to): every whole block [a 2^l, (a+1) 2^l) lying
+    /// inside whose parent block does not (found by enumeration, not by the kernel's greedy walk).
+    static func maximalDyadic(_ from: Int, _ to: Int, n: Int) -> [Range<Int>] {
+        var result = [Range<Int>]()
+        var size = 1
+        while size <= max(n, 1) {
+            for start in stride(from: 0, to: n, by: size) {
+                let inside = start >= from && start + size <= to
+                let parentStart = start / (2 * size) * 2 * size
+                let parentInside = parentStart >= from && parentStart + 2 * size <= to
+                if inside && !parentInside { result.append(start..<(start + size)) }
+            }
+            size *= 2
+        }
+        return result.sorted { $0.lowerBound < $1.lowerBound }
+    }
+
+    func summary(_ Q: [[Double]], _ K: [[Double]], _ V: [[Double]], _ rows: Range<Int>, weightedKey: Bool) -> Summary {
+        let d = Q[0].count, scale = 1 / Double(d).squareRoot()
+        let qs = (0..<d).map { c in rows.map { Q[$0][c] }.max()! }
+        let logits = rows.map { j in (0..<d).reduce(0.0) { $0 + qs[$1] * K[j][$1] } * scale }
+        let e = logits.map { exp($0 - logits.max()!) }
+        let a = e.map { $0 / e.reduce(0, +) }
+        let value = (0..<V[0].count).map { c in rows.enumerated().reduce(0.0) { $0 + a[$1.offset] * V[$1.element][c] } }
+        let key = weightedKey ? (0..<d).map { c in rows.enumerated().reduce(0.0) { $0 + a[$1.offset] * K[$1.element][c] } }
+                              : (0..<d).map { c in rows.map { K[$0][c] }.max()! }
+        return (key, value)
+    }
+
+    func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor, variant: Combiner.Variant, s: Int, causal: Bool) -> [Double] {
+        let n = q.shape[0], d = q.shape[1], dv = v.shape[1], scale = 1 / Double(d).squareRoot()
+        let Q = (0..<n).map { i in (0..<d).map { Double(q.data[i * d + $0]) } }
+        let K = (0..<n).map { i in (0..<d).map { Double(k.data[i * d + $0]) } }
+        let V = (0..<n).map { i in (0..<dv).map { Double(v.data[i * dv + $0]) } }
+        let segments = (0..<((n + s - 1) / s)).map { ($0 * s)..<min(n, $0 * s + s) }
+        var out = [Double]()
+        for i in 0..<n {
+            let row = i / s
+            var direct = variant == .logsparse ? [i] : Array(segments[row].lowerBound..<(causal ? i + 1 : segments[row].upperBound))
+            direct = Array(Set(direct)).sorted()
+            var summaries = [Summary]()
+            if variant == .mixture {
+                for r in segments.indices where !causal || r < row { summaries.append(summary(Q, K, V, segments[r], weightedKey: false)) }
+            }
+            if variant == .axial || variant == .mixture {
+                for r in segments.indices where r != row && (!causal || r < row) { summaries.append(summary(Q, K, V, segments[r], weightedKey: true)) }
+            }
+            if variant == .logsparse || variant == .mixture {
+                var blocks = Self.maximalDyadic(0, i, n: n)
+                if !causal { blocks += Self.maximalDyadic(i + 1, n, n: n) }
+                for block in blocks { summaries.append(summary(Q, K, V, block, weightedKey: false)) }
+            }
+            let logits = direct.map { j in (0..<d).reduce(0.0) { $0 + Q[i][$1] * K[j][$1] } * scale }
+                + summaries.map { sm in (0..<d).reduce(0.0) { $0 + Q[i][$1] * sm.key[$1] } * scale }
+            let e = logits.map { exp($0 - logits.max()!) }
+            let total = e.reduce(0, +)
+            for c in 0..<dv {
+                var value = 0.0
+                for (o, j) in direct.enumerated() { value += e[o] / total * V[j][c] }
+                for (o, sm) in summaries.enumerated() { value += e[direct.count + o] / total * sm.value[c] }
+                out.append(value)
+            }
+        }
+        return out
+    }
+
+    func testDyadicCoverTilesTheRange() {
+        for n in [1, 5, 16, 37] {
+            for from in 0...n {
+                for to in from...n {
+                    var levels = 0
+                    while (1 << levels) < n { levels += 1 }
+                    let cover = Combiner.dyadicCover(from: from, to: to, levels: levels).map { ($0.index << $0.level)..<min(n, ($0.index + 1) << $0.level) }
+                    XCTAssertEqual(cover.flatMap { Array($0) }, Array(from..<to), "n=\(n) [\(from), \(to))")
+                    XCTAssertLessThanOrEqual(cover.count, 2 * levels + 1)
+                    XCTAssertEqual(cover, Self.maximalDyadic(from, to, n: n), "n=\(n) [\(from), \(to))")
+                }
+            }
+        }
+    }
+
+    func testVariantsMatchDenseReferences() throws {
+        for variant in [Combiner.Variant.axial, .logsparse, .mixture] {
+            for (index, (n, d, seg)) in [(1, 3, 1), (9, 4, 3), (23, 5, 5), (40, 6, 7)].enumerated() {
+                for causal in [false, true] {
+                    var rng = Xoshiro256(seed: UInt64(10 * index))
+                    let q = try Tensor.randn([n, d], rng: &rng), k = try Tensor.randn([n, d], rng: &rng), v = try Tensor.randn([n, 3], rng: &rng)
+                    let result = try Combiner.forward(q: q, k: k, v: v, variant: variant, seg: seg, causal: causal)
+                    XCTAssertLessThan(Reference.relativeError(result.output.data, reference(q, k, v, variant: variant, s: seg, causal: causal)), 1e-5,
+                                      "\(variant) n=\(n) seg=\(seg) causal=\(causal)")
+                }
+            }
+        }
+    }
+
+    func testEveryVariantReachesEveryPosition() throws {
+        let n = 21, d = 4
+        var rng = Xoshiro256(seed: 4)
+        let q = try Tensor.randn([n, d], rng: &rng), k = try Tensor.randn([n, d], rng: &rng), v = try Tensor.randn([n, 3], rng: &rng)
+        for variant in Combiner.Variant.allCases {
+            let base = try Combiner.forward(q: q, k: k, v: v, variant: variant, seg: 4).output
+            for j in 0..<n {
+                var v2 = v
+                for c in 0..<3 { v2.data[j * 3 + c] += 0.5 }
+                let changed = try Combiner.forward(q: q, k: k, v: v2, variant: variant, seg: 4).output
+                for i in 0..<n {
+                    XCTAssertGreaterThan((0..<3).map { abs(changed.data[i * 3 + $0] - base.data[i * 3 + $0]) }.max()!, 0, "\(variant): row \(i) does not see value \(j)")
                 }
             }
         }

@@ -73,23 +73,22 @@ enum LinearBuiltins {
                  .optional("seg", .optional(.size)), .optional("pool", .string, .string("max")), .optional("causal", .bool, .bool(false))],
                 summary: "Combiner: each position attends directly to its segment and, through one summary each, to every other.",
                 doc: """
-                variant="fixed" (combiner.md): segments of length seg (default ceil(sqrt N)); one joint
-                softmax over the segment's keys and every segment's summary key (pooled keys; causal:
-                earlier segments only), whose values are the segments' attention outputs under a
-                pooled query. pool="max" or "mean". .tokens = direct keys + summaries per query.
-                The axial, logsparse and mixture variants are not implemented yet.
+                One joint softmax over direct keys and region summaries (full reach at sub-quadratic cost):
+                "fixed": the query's segment (length seg, default ceil(sqrt N)) plus every segment's
+                summary (pooled key; value = the segment's attention output under the pooled query);
+                "axial": its row plus every other row's summary (attention-weighted keys);
+                "logsparse": itself plus the aligned power-of-two blocks tiling the rest (O(log N));
+                "mixture": all three supports together. causal=true keeps j <= i and earlier regions.
+                pool="max" or "mean". .tokens = direct keys + summaries per query.
                 """) { args, interp in
-            let variant = try args.string("variant")
-            guard variant == "fixed" else {
-                throw BuiltinError(message: "`variant` must be \"fixed\", got \"\(variant)\"",
-                                   notes: ["note: the axial, logsparse and mixture variants are not implemented yet"])
-            }
+            let variant = try TreeBuiltins.choice(args, "variant", Combiner.Variant.self, Combiner.Variant.allCases.map(\.rawValue))
             let k = try args.tensor("k")
             let n = k.rank == 2 ? k.shape[0] : 0
             let seg = try TreeBuiltins.size(args, "seg", n: n, interp)
             let pool = try TreeBuiltins.choice(args, "pool", CombinerFixed.Pool.self, ["max", "mean"])
             let (result, ms) = try TimingBuiltins.measure {
-                try CombinerFixed.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), seg: seg, pool: pool, causal: try args.bool("causal"))
+                try Combiner.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), variant: variant, seg: seg, pool: pool,
+                                     causal: try args.bool("causal"))
             }
             return .tensor(result.output, stats: stats(tokens: result.tokens, flops: result.flops, ms: ms))
         },
