@@ -268,6 +268,14 @@ public final class Interpreter {
 
 
     func setIndex(_ container: Value, _ items: [IndexItem], _ value: Value, _ env: Environment, _ span: Span) throws -> Value {
+        // Records take a string key; lists and tensors take integer selectors.
+        if case var .record(record) = container {
+            guard items.count == 1, case let .single(keyExpr) = items[0], case let .string(key) = try evaluate(keyExpr, env) else {
+                throw error("a record field is assigned with a string key", span)
+            }
+            record[key] = value
+            return .record(record)
+        }
         let selectors = try items.map { try selector($0, env) }
         switch container {
         case var .list(list):
@@ -277,12 +285,6 @@ public final class Interpreter {
             let position = try listPosition(i, list.count, span)
             list[position] = value
             return .list(list)
-        case var .record(record):
-            guard items.count == 1, case let .single(keyExpr) = items[0], case let .string(key) = try evaluate(keyExpr, env) else {
-                throw error("a record field is assigned with a string key", span)
-            }
-            record[key] = value
-            return .record(record)
         case .tensor(var tensor, _):
             guard selectors.count == tensor.rank, let x = value.number else {
                 throw error("a tensor element is assigned with one integer index per axis and a number", span,
