@@ -30,7 +30,6 @@ public enum Combiner {
 
     public static func forward(q: Tensor, k: Tensor, v: Tensor, variant: Variant, seg: Int? = nil,
                                pool: CombinerFixed.Pool = .max, causal: Bool = false) throws -> CombinerFixed.Result {
-        if variant == .fixed { return try CombinerFixed.forward(q: q, k: k, v: v, seg: seg, pool: pool, causal: causal) }
         for (name, t) in [("q", q), ("k", k), ("v", v)] where t.rank != 2 {
             throw KernelError.invalidShape("combiner needs `\(name)` to be a matrix [N, dim], got shape \(formatShape(t.shape))")
         }
@@ -48,7 +47,7 @@ public enum Combiner {
         let dyadic = (0...levels).flatMap { l in (0..<((n + (1 << l) - 1) >> l)).map { Region(first: $0 << l, end: min(n, ($0 + 1) << l)) } }
         try MemoryLimit.reserve((rows * 2 + dyadic.count) * (d + dv) + n * dv)
 
-        let useFixed = variant == .mixture, useAxial = variant == .axial || variant == .mixture
+        let useFixed = variant == .fixed || variant == .mixture, useAxial = variant == .axial || variant == .mixture
         let useLog = variant == .logsparse || variant == .mixture
         let fixedSummaries = useFixed ? summarise(segmentRegions, q, k, v, pool: pool, weightedKeys: false, scale: scale) : nil
         let axialSummaries = useAxial ? summarise(segmentRegions, q, k, v, pool: pool, weightedKeys: true, scale: scale) : nil
