@@ -77,9 +77,13 @@ public enum Format {
         return out + "\""
     }
 
-    /// Statistics shown in a tensor's header; `ms` is left out so printed output is deterministic.
+    /// Statistics shown in a tensor's header: the scalar ones except `ms`, which varies from run
+    /// to run. Lists (such as tca's per-query `leaves`) are read as members instead.
     static func statsSummary(_ stats: Record) -> String {
-        let shown = stats.fields.filter { $0.0 != "ms" }
+        let shown = stats.fields.filter { field in
+            if case .list = field.1 { return false }
+            return field.0 != "ms"
+        }
         return shown.map { "\($0.0): \(inline($0.1))" }.joined(separator: ", ")
     }
 
