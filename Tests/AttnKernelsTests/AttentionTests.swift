@@ -2,11 +2,6 @@ import AttnKernels
 import XCTest
 
 final class AttentionTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
-        var rng = Xoshiro256(seed: seed)
-        return try Tensor.randn(shape, rng: &rng)
-    }
-
     /// Random shapes including edge sizes: N=1, N not a multiple of 16 or of the tiles, d=1, d=80.
     func testMatchesNaiveReference() throws {
         let cases: [(m: Int, n: Int, d: Int, heads: Int, causal: Bool)] = [

@@ -5,11 +5,6 @@ import XCTest
 /// The fast paths against plain references, on odd shapes, for both micro-kernel tile shapes
 /// (8x32 for AVX-512, 6x16 for AVX2: both run on any CPU, only their speed differs).
 final class FastKernelTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
-        var rng = Xoshiro256(seed: seed)
-        return try Tensor.randn(shape, rng: &rng)
-    }
-
     func gemm(_ a: Tensor, _ b: Tensor, shape: TileShape) throws -> [Float] {
         let m = a.shape[0], k = a.shape[1], n = b.shape[1]
         var c = [Float](repeating: .nan, count: m * n)

@@ -4,11 +4,6 @@ import XCTest
 
 /// TSSA, Linformer and Combiner-Fixed against references written here in Double.
 final class LinearAttentionTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
-        var rng = Xoshiro256(seed: seed)
-        return try Tensor.randn(shape, rng: &rng)
-    }
-
     func matrix(_ t: Tensor) -> [[Double]] {
         let cols = t.shape[1]
         return (0..<t.shape[0]).map { r in (0..<cols).map { Double(t.data[r * cols + $0]) } }

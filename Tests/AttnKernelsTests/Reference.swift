@@ -1,6 +1,13 @@
 import AttnKernels
 
 // Plain, obviously-correct references in Double, written independently of the kernels.
+
+/// A seeded standard-normal tensor, for test inputs.
+func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
+    var rng = Xoshiro256(seed: seed)
+    return try Tensor.randn(shape, rng: &rng)
+}
+
 enum Reference {
     static func attention(q: Tensor, k: Tensor, v: Tensor, causal: Bool, heads: Int, scale: Double? = nil) -> [Double] {
         let m = q.shape[0], n = k.shape[0], d = q.shape[1], dv = v.shape[1]

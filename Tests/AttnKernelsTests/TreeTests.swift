@@ -6,11 +6,6 @@ import XCTest
 /// tree shapes and summaries recomputed, the greedy search by direct recursion in Double,
 /// Treeformer routing by recursion over the fitted hyperplanes.
 final class TreeTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
-        var rng = Xoshiro256(seed: seed)
-        return try Tensor.randn(shape, rng: &rng)
-    }
-
     func testDepthAndLeafSize() throws {
         // (N, b, leaf) -> (k, P) from tca.md: k = floor(log_b(N - 1)), P = ceil(N / b^k).
         let cases: [(Int, Int, Int?, Int, Int)] = [
