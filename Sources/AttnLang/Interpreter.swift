@@ -45,13 +45,18 @@ public final class Interpreter {
         do {
             try execute(statements, in: source) { statement, value in
                 if echo { self.print(self.echoText(statement, source)) }
-                if let value, !value.isNone { self.print(Format.display(value) + "\n") }
+                if let value { self.display(value) }
             }
             return true
         } catch {
             printError(error.render())
             return false
         }
+    }
+
+    /// A top-level expression's value, shown as a notebook shows a cell's result (none is silent).
+    func display(_ value: Value) {
+        if !value.isNone { print(Format.display(value) + "\n") }
     }
 
     func echoText(_ statement: Stmt, _ source: SourceFile) -> String {
@@ -112,7 +117,7 @@ public final class Interpreter {
             baseDirectory = callerBase
         }
         for statement in statements {
-            if let value = try executeTopLevel(statement), !value.isNone { print(Format.display(value) + "\n") }
+            if let value = try executeTopLevel(statement) { display(value) }
         }
     }
     public func lookup(_ name: String) -> Value? { globals.lookup(name) ?? Registry.builtins[name].map(Value.builtin) }
@@ -541,18 +546,24 @@ public final class Interpreter {
             guard let value = record[name] else { throw missingField(name, record.keys, span) }
             return value
         case let .tree(t):
-            let members: [String: Value] = [
-                "n": .int(t.count), "d": .int(t.dim), "branch": .int(t.branch), "depth": .int(t.depth), "leaf": .int(t.leafSize),
-                "leaves": .int(t.leafCount), "nodes": .int(t.nodeCount), "ms": .float(t.buildMilliseconds),
-                "order": .list(t.order.map { .int($0) }), "agg": .string(t.aggregation.rawValue),
-            ]
-            guard let value = members[name] else {
+            // Only the member asked for is built (`order` is a list of N ints).
+            switch name {
+            case "n": return .int(t.count)
+            case "d": return .int(t.dim)
+            case "branch": return .int(t.branch)
+            case "depth": return .int(t.depth)
+            case "leaf": return .int(t.leafSize)
+            case "leaves": return .int(t.leafCount)
+            case "nodes": return .int(t.nodeCount)
+            case "ms": return .float(t.buildMilliseconds)
+            case "order": return .list(t.order.map { .int($0) })
+            case "agg": return .string(t.aggregation.rawValue)
+            default:
                 var notes = [String]()
-                if let close = closestName(to: name, in: Array(members.keys)) { notes.append("help: did you mean `\(close)`?") }
+                if let close = closestName(to: name, in: Interpreter.treeMembers) { notes.append("help: did you mean `\(close)`?") }
                 notes.append("note: tree members: " + Interpreter.treeMembers.joined(separator: ", "))
                 throw error("a tree has no member `\(name)`", span, notes: notes)
             }
-            return value
         case let .tensor(t, stats):
             switch name {
             case "shape": return .list(t.shape.map { .int($0) })
