@@ -28,7 +28,7 @@ enum LinearBuiltins {
             guard x.rank == 2 else { throw BuiltinError(message: "`tssa` needs tokens as a matrix [N, D], got shape \(formatShape(x.shape))") }
             let heads = try args.int("heads"), dim = x.shape[1]
             guard heads >= 1, dim % heads == 0 else { throw BuiltinError(message: "`heads`=\(heads) must be at least 1 and divide D = \(dim)") }
-            var weights = try TokenStatistics.Weights.seeded(dim: dim, heads: heads, seed: try TreeBuiltins.seed(args, interp))
+            var weights = try TokenStatistics.Weights.seeded(dim: dim, heads: heads, seed: try args.seed(interp))
             if let w = try args.optionalTensor("w") { weights.w = w }
             if let out = try args.optionalTensor("out") { weights.out = out }
             if let bias = try args.optionalTensor("bias") { weights.bias = bias }
@@ -41,7 +41,7 @@ enum LinearBuiltins {
             let x = try args.tensor("x")
             guard x.rank == 2 else { throw BuiltinError(message: "`tost` needs tokens as a matrix [N, D], got shape \(formatShape(x.shape))") }
             let encoder = try TransformerEncoder(inputDim: x.shape[1], dim: x.shape[1], layers: try args.int("layers"), heads: try args.int("heads"),
-                                                 seed: try TreeBuiltins.seed(args, interp), mixer: .tssa)
+                                                 seed: try args.seed(interp), mixer: .tssa)
             return .tensor(try encoder.forward(x))
         },
         Builtin("linformer",
@@ -58,7 +58,7 @@ enum LinearBuiltins {
             var (e, f) = (try args.optionalTensor("e"), try args.optionalTensor("f"))
             if e == nil || f == nil {
                 let proj = try interp.resolveSize(args["proj"], n: n, name: "proj")
-                let seeded = try Linformer.projections(proj: proj, n: n, seed: try TreeBuiltins.seed(args, interp))
+                let seeded = try Linformer.projections(proj: proj, n: n, seed: try args.seed(interp))
                 e = e ?? seeded.0
                 f = f ?? seeded.1
             }
@@ -81,11 +81,11 @@ enum LinearBuiltins {
                 "mixture": all three supports together. causal=true keeps j <= i and earlier regions.
                 pool="max" or "mean". .tokens = direct keys + summaries per query.
                 """) { args, interp in
-            let variant = try TreeBuiltins.choice(args, "variant", Combiner.Variant.self, Combiner.Variant.allCases.map(\.rawValue))
+            let variant = try args.choice("variant", Combiner.Variant.self, Combiner.Variant.allCases.map(\.rawValue))
             let k = try args.tensor("k")
             let n = k.rank == 2 ? k.shape[0] : 0
-            let seg = try TreeBuiltins.size(args, "seg", n: n, interp)
-            let pool = try TreeBuiltins.choice(args, "pool", CombinerFixed.Pool.self, ["max", "mean"])
+            let seg = try args.size("seg", n: n, interp)
+            let pool = try args.choice("pool", CombinerFixed.Pool.self, ["max", "mean"])
             let (result, ms) = try TimingBuiltins.measure {
                 try Combiner.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), variant: variant, seg: seg, pool: pool,
                                      causal: try args.bool("causal"))

@@ -156,6 +156,27 @@ public struct Arguments {
         return b
     }
 
+    /// A size argument (a number or a function of N), or nil when it is none.
+    func size(_ name: String, n: Int, _ interp: Interpreter) throws -> Int? {
+        if case .none = self[name] { return nil }
+        return try interp.resolveSize(self[name], n: n, name: name)
+    }
+
+    /// A seed for a builtin's own generator: `seed=` if given, else the next draw of the global stream.
+    func seed(_ interp: Interpreter) throws -> UInt64 {
+        if let seed = try optionalInt("seed") { return UInt64(bitPattern: Int64(seed)) }
+        return interp.withRandom(seed: nil) { $0.next() }
+    }
+
+    /// A string option checked against its choices.
+    func choice<T: RawRepresentable>(_ name: String, _ type: T.Type, _ options: [String]) throws -> T where T.RawValue == String {
+        let text = try string(name)
+        guard let value = T(rawValue: text) else {
+            throw fail("`\(name)` must be one of \(options.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(text)\"")
+        }
+        return value
+    }
+
     public func string(_ name: String) throws -> String {
         guard case let .string(s) = self[name] else { throw fail("`\(name)` must be a string, got \(self[name].typeName)") }
         return s

@@ -5,26 +5,6 @@ import Foundation
 // `cross_leaves`, `perceiver`, `treeformer`, and `encode`, the encoder that turns raw tokens into
 // the context a tree is built on. Size parameters take a number or a function of N.
 enum TreeBuiltins {
-    /// A size argument, or nil when it is none.
-    static func size(_ args: Arguments, _ name: String, n: Int, _ interp: Interpreter) throws -> Int? {
-        if case .none = args[name] { return nil }
-        return try interp.resolveSize(args[name], n: n, name: name)
-    }
-
-    /// A seed for a builtin's own generator: the given one, or the next draw of the global stream.
-    static func seed(_ args: Arguments, _ interp: Interpreter) throws -> UInt64 {
-        if let seed = try args.optionalInt("seed") { return UInt64(bitPattern: Int64(seed)) }
-        return interp.withRandom(seed: nil) { $0.next() }
-    }
-
-    static func choice<T: RawRepresentable>(_ args: Arguments, _ name: String, _ type: T.Type, _ options: [String]) throws -> T where T.RawValue == String {
-        let text = try args.string(name)
-        guard let value = T(rawValue: text) else {
-            throw BuiltinError(message: "`\(name)` must be one of \(options.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(text)\"")
-        }
-        return value
-    }
-
     static func tree(_ args: Arguments) throws -> TensorTree {
         guard case let .tree(t) = args["t"] else { throw BuiltinError(message: "`t` must be a tree made by `tree(ctx)`") }
         return t
@@ -45,10 +25,10 @@ enum TreeBuiltins {
                 """) { args, interp in
             let ctx = try args.tensor("ctx")
             guard ctx.rank == 2 else { throw BuiltinError(message: "`tree` needs context tokens as a matrix [N, d], got shape \(formatShape(ctx.shape))") }
-            let t = try TensorTree(context: ctx, branch: try args.int("branch"), leaf: try size(args, "leaf", n: ctx.shape[0], interp),
-                                   ordering: try choice(args, "order", TensorTree.Ordering.self, ["kd", "given"]),
+            let t = try TensorTree(context: ctx, branch: try args.int("branch"), leaf: try args.size("leaf", n: ctx.shape[0], interp),
+                                   ordering: try args.choice("order", TensorTree.Ordering.self, ["kd", "given"]),
                                    by: try args.optionalTensor("by"),
-                                   aggregation: try choice(args, "agg", TensorTree.Aggregation.self, ["mean", "max"]))
+                                   aggregation: try args.choice("agg", TensorTree.Aggregation.self, ["mean", "max"]))
             return .tree(t)
         },
         Builtin("tca",
@@ -64,7 +44,7 @@ enum TreeBuiltins {
                 Result stats: .tokens (mean |S|), .flops, .ms, .leaves (node each query ended in).
                 """) { args, interp in
             let t = try tree(args)
-            let depth = try size(args, "depth", n: t.count, interp)
+            let depth = try args.size("depth", n: t.count, interp)
             let (result, ms) = try TimingBuiltins.measure {
                 try TreeCrossAttention.forward(q: try args.tensor("q"), tree: t, depth: depth, beam: try args.int("beam"), heads: try args.int("heads"))
             }
@@ -106,7 +86,7 @@ enum TreeBuiltins {
             } else {
                 let count = try interp.resolveSize(args["latents"], n: ctx.shape[0], name: "latents")
                 guard count >= 1 else { throw BuiltinError(message: "`latents` must be at least 1, got \(count)") }
-                var rng = Xoshiro256(seed: try seed(args, interp))
+                var rng = Xoshiro256(seed: try args.seed(interp))
                 latents = try Tensor.randn([count, ctx.shape[1]], rng: &rng)
             }
             let ((out, flops), ms) = try TimingBuiltins.measure { () throws -> (Tensor, Double) in
@@ -137,10 +117,10 @@ enum TreeBuiltins {
                 """) { args, interp in
             let k = try args.tensor("k")
             let n = k.rank == 2 ? k.shape[0] : 0
-            let depth = try size(args, "depth", n: n, interp), leaf = try size(args, "leaf", n: n, interp)
-            let mode = try choice(args, "mode", Treeformer.Mode.self, ["tf", "tc"])
-            let split = try choice(args, "split", Treeformer.Split.self, ["pca", "random"])
-            let seedValue = try seed(args, interp)
+            let depth = try args.size("depth", n: n, interp), leaf = try args.size("leaf", n: n, interp)
+            let mode = try args.choice("mode", Treeformer.Mode.self, ["tf", "tc"])
+            let split = try args.choice("split", Treeformer.Split.self, ["pca", "random"])
+            let seedValue = try args.seed(interp)
             let (result, ms) = try TimingBuiltins.measure {
                 try Treeformer.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), mode: mode, depth: depth, leaf: leaf,
                                        split: split, seed: seedValue)
@@ -160,9 +140,9 @@ enum TreeBuiltins {
                 """) { args, interp in
             let x = try args.tensor("x")
             guard x.rank == 2 else { throw BuiltinError(message: "`encode` needs tokens as a matrix [N, d], got shape \(formatShape(x.shape))") }
-            let mixer = try choice(args, "attn", TransformerEncoder.Mixer.self, TransformerEncoder.Mixer.allCases.map(\.rawValue))
+            let mixer = try args.choice("attn", TransformerEncoder.Mixer.self, TransformerEncoder.Mixer.allCases.map(\.rawValue))
             let encoder = try TransformerEncoder(inputDim: x.shape[1], dim: try args.optionalInt("dim") ?? x.shape[1],
-                                                 layers: try args.int("layers"), heads: try args.int("heads"), seed: try seed(args, interp),
+                                                 layers: try args.int("layers"), heads: try args.int("heads"), seed: try args.seed(interp),
                                                  mixer: mixer)
             return .tensor(try encoder.forward(x))
         },
