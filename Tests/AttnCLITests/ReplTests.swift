@@ -5,25 +5,52 @@ import XCTest
 /// input, errors that keep the session, Ctrl-C during a computation and at the prompt, history.
 final class ReplTests: XCTestCase {
     var session = ""
+    var socketName = ""
     var home: URL!
 
-    /// Runs tmux; only `capture` reads its output, because a command that starts the tmux server
-    /// leaves the server holding any pipe it was given, and reading that pipe would never end.
+    /// Runs tmux on this test's own server (`-L`), so a user's tmux is never touched and every
+    /// test starts a server of its own, as CI does. It is spawned with every descriptor above
+    /// stderr closed: the first command starts the server, which stays behind holding whatever
+    /// it inherited, and Foundation's `Process` waits for EOF on a socket its child inherits, so
+    /// `Process` never saw that child end (CI hung there until its time limit).
     @discardableResult
     func tmux(_ arguments: [String], capture: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tmux"] + arguments
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let out = Pipe()
-        process.standardOutput = capture ? out : FileHandle.nullDevice
-        try process.run()
-        let data = capture ? out.fileHandleForReading.readDataToEndOfFile() : Data()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TmuxError(arguments: arguments, status: process.terminationStatus) }
+        var output: [Int32] = [-1, -1]
+        if capture { guard pipe(&output) == 0 else { throw TmuxError(arguments: arguments, status: -1) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if capture {
+            posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        guard let closeFrom = ReplTests.addCloseFrom else { throw TmuxError(arguments: arguments, status: -1) }
+        _ = closeFrom(&actions, 3)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = (["tmux", "-L", socketName] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, "tmux", &actions, nil, argv, environ)
+        var data = Data()
+        if capture {
+            close(output[1])
+            let handle = FileHandle(fileDescriptor: output[0], closeOnDealloc: true)
+            if spawned == 0 { data = handle.readDataToEndOfFile() }
+        }
+        guard spawned == 0 else { throw TmuxError(arguments: arguments, status: -1) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exitedNormally = status & 0x7f == 0, exitCode = (status >> 8) & 0xff
+        guard exitedNormally && exitCode == 0 else { throw TmuxError(arguments: arguments, status: status) }
         return String(decoding: data, as: UTF8.self)
     }
+
+    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which Swift's Glibc module does not export.
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
     struct TmuxError: Error {
         var arguments: [String]
@@ -50,8 +77,9 @@ final class ReplTests: XCTestCase {
     func send(_ keys: String...) throws { try tmux(["send-keys", "-t", session] + keys) }
 
     override func setUpWithError() throws {
-        guard (try? tmux(["-V"], capture: true))?.hasPrefix("tmux") == true else { throw XCTSkip("tmux is not installed (.ci/run installs it)") }
         session = "attn-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        socketName = session
+        guard (try? tmux(["-V"], capture: true))?.hasPrefix("tmux") == true else { throw XCTSkip("tmux is not installed (.ci/run installs it)") }
         home = FileManager.default.temporaryDirectory.appendingPathComponent(session)
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         let command = "HOME=\(home.path) TERM=xterm \(CommandLineTests.executable.path)"
@@ -60,7 +88,7 @@ final class ReplTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        try? tmux(["kill-session", "-t", session])
+        try? tmux(["kill-server"])
         if let home { try? FileManager.default.removeItem(at: home) }
     }
 
