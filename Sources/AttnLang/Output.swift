@@ -1,8 +1,15 @@
 import Foundation
 
-// Where a program's output goes: the terminal, or a transcript (golden tests, reports).
+// Where a program's output goes: the terminal, a transcript (golden tests), or a notebook
+// recorder (reports). Text is written as it comes; figures (tables, plots, heatmaps) are handed
+// over whole, so a report can render them as HTML and SVG while a terminal gets their text form.
 public protocol OutputSink: AnyObject {
     func write(_ text: String, isError: Bool)
+    func emit(_ figure: Figure)
+}
+
+extension OutputSink {
+    public func emit(_ figure: Figure) { write(figure.terminalText, isError: false) }
 }
 
 public final class StandardOutput: OutputSink {

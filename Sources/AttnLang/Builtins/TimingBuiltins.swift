@@ -1,4 +1,5 @@
 import Foundation
+import AttnKernels
 
 // Wall-clock timing of user code. `bench` reports the median, which is robust on a shared machine.
 enum TimingBuiltins {
@@ -27,6 +28,23 @@ enum TimingBuiltins {
             times.sort()
             let middle = times.count / 2
             return .float(times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2)
+        },
+        Builtin("measure", [.required("f", .function)],
+                summary: "One call of f as {value, ms, peak_mib}: its result, wall time, and the peak resident memory it added.",
+                doc: """
+                peak_mib is the high-water mark of the process's resident memory during the call minus \
+                what was resident when it began (Linux's VmHWM, reset before the call), so inputs that \
+                already exist are not counted and short peaks are not missed. It includes the result \
+                and any scratch the kernels allocate. Both ms and peak_mib vary from run to run: keep \
+                them out of golden outputs.
+                """) { args, interp in
+            do {
+                let run = try ResidentMemory.measurePeak { try measure { try interp.call(args["f"], []) } }
+                let (value, ms) = run.value, peak = run.peakBytes
+                return .record(Record([("value", value), ("ms", .float(ms)), ("peak_mib", .float(Double(peak) / 1_048_576))]))
+            } catch let error as ResidentMemory.ProbeError {
+                throw BuiltinError(message: error.description)
+            }
         },
     ]
 }
