@@ -31,6 +31,14 @@ public final class Interpreter {
     // MARK: entry points
 
     public func print(_ text: String) { output.write(text, isError: false) }
+    /// The last plot or heatmap shown (the REPL's `:plot` shows it again).
+    public private(set) var lastFigure: Figure?
+
+    /// Shows a table, plot or heatmap: as text on a terminal, as HTML/SVG in a report.
+    public func emit(_ figure: Figure) {
+        if case .table = figure {} else { lastFigure = figure }
+        output.emit(figure)
+    }
     public func printError(_ text: String) { output.write(text, isError: true) }
 
     /// Parses and runs a whole source; displays each top-level expression's value that is not
@@ -181,7 +189,10 @@ public final class Interpreter {
             }
         case let .forIn(variable, iterableExpr, body):
             let items = try iterate(try evaluate(iterableExpr, env), iterableExpr.span)
-            for item in items {
+            let bar = try progressLabel(iterableExpr, env).flatMap { ProgressDisplay.shared.beginBar(label: $0, total: items.count) }
+            defer { ProgressDisplay.shared.endBar(bar) }
+            for (number, item) in items.enumerated() {
+                ProgressDisplay.shared.advance(bar, done: number)
                 try checkInterrupt(statement.span)
                 env.variables[variable] = item
                 do {
@@ -210,6 +221,18 @@ public final class Interpreter {
         case .continueLoop:
             throw ControlSignal.continueLoop
         }
+    }
+
+    /// The bar's label when a `for` iterates over a call of the builtin `progress` (its label=,
+    /// or ""); nil otherwise.
+    func progressLabel(_ iterable: Expr, _ env: Environment) throws -> String? {
+        guard case let .call(callee, arguments) = iterable.kind, case let .name(name) = callee.kind,
+              case let .builtin(builtin)? = env.lookup(name) ?? Registry.builtins[name].map(Value.builtin),
+              builtin.name == "progress" else { return nil }
+        if let labelled = arguments.first(where: { $0.label == "label" }), case let .string(text) = try evaluate(labelled.value, env) {
+            return text
+        }
+        return ""
     }
 
     func executeBlock(_ body: [Stmt], _ env: Environment) throws {
@@ -406,6 +429,8 @@ public final class Interpreter {
             }
             callDepth += 1
             defer { callDepth -= 1 }
+            let shown = ProgressDisplay.shared.beginCall(builtin.name)
+            defer { ProgressDisplay.shared.endCall(shown) }
             return try located(span) { try builtin.implementation(bound, self) }
         case let .function(closure):
             return try callClosure(closure, positional: positional, keywords: keywords, span: span)

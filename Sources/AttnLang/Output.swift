@@ -15,12 +15,15 @@ extension OutputSink {
 public final class StandardOutput: OutputSink {
     public init() {}
     public func write(_ text: String, isError: Bool) {
+        ProgressDisplay.shared.clearLine()
         // Flush stdout before writing to stderr so the two interleave in program order.
         if isError {
             fflush(stdout)
             fputs(text, stderr)
         } else {
             fputs(text, stdout)
+            // With a status line on the terminal, output must reach it before the line is redrawn.
+            if ProgressDisplay.shared.enabled { fflush(stdout) }
         }
     }
 }

@@ -44,8 +44,25 @@ struct Run: ParsableCommand {
     @Flag(help: "Echo each top-level statement (prefixed by `> `) before its output.")
     var echo = false
 
+    @Option(help: ArgumentHelp("Also write the run as a notebook: cells (`## title` lines) with their code, output, tables, plots (SVG) and errors.", valueName: "out.html|out.md"))
+    var report: String?
+
+    func validate() throws {
+        if let report, ReportWriter.Format(path: report) == nil {
+            throw ValidationError("--report needs a file ending in .html, .htm, .md or .markdown, got `\(report)`")
+        }
+        if report != nil && echo { throw ValidationError("--echo and --report cannot be combined (the report shows each cell's code)") }
+    }
+
     func run() throws {
-        let status = ScriptRunner.run(path: file, output: StandardOutput(), echo: echo)
+        ProgressDisplay.shared.enabled = true
+        let status: ExitStatus
+        if let report, let format = ReportWriter.Format(path: report) {
+            status = NotebookRunner.run(path: file, output: StandardOutput(), reportPath: report, format: format, version: AttnVersion.string)
+            if status != .usageError { FileHandle.standardError.write(Data("report written to \(report)\n".utf8)) }
+        } else {
+            status = ScriptRunner.run(path: file, output: StandardOutput(), echo: echo)
+        }
         fflush(stdout)
         if status != .success { throw ExitCode(status.rawValue) }
     }

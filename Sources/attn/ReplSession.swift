@@ -17,16 +17,23 @@ final class ReplSession {
         Command(name: "vars", usage: ":vars", summary: "list your variables"),
         Command(name: "time", usage: ":time expr", summary: "evaluate and report the wall time"),
         Command(name: "load", usage: ":load file.attn", summary: "run a script in this session"),
+        Command(name: "save", usage: ":save file.md|html", summary: "save the session so far as a notebook"),
+        Command(name: "plot", usage: ":plot [file.svg]", summary: "show the last plot again, or write it as SVG"),
         Command(name: "reset", usage: ":reset", summary: "forget all variables"),
         Command(name: "quit", usage: ":quit", summary: "leave (also Ctrl-D)"),
     ]
 
-    let interpreter = Interpreter(output: StandardOutput())
+    /// Everything the session shows is also recorded, cell by cell, for `:save`.
+    let recorder = NotebookRecorder(title: "attn session", tee: StandardOutput())
+    let interpreter: Interpreter
     let reader = LineReader()
     var cellNumber = 1
+    var evaluationMilliseconds = 0.0
 
     init() {
+        interpreter = Interpreter(output: recorder)
         Completer.shared.attach(interpreter)
+        ProgressDisplay.shared.enabled = true
     }
 
     func loop() {
@@ -64,6 +71,7 @@ final class ReplSession {
     func evaluate(_ text: String, timed: Bool) {
         let number = cellNumber
         cellNumber += 1
+        recorder.startCell(title: "In [\(number)]", code: text)
         let source = SourceFile(name: "In[\(number)]", text: text)
         let (statements, diagnostics) = Parser.parse(source)
         if !diagnostics.isEmpty {
@@ -87,6 +95,7 @@ final class ReplSession {
             }
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        evaluationMilliseconds += ms
         if Cancellation.isRequested { print("") }  // end the line the terminal's ^C echo left open
         Cancellation.reset()
         if let failure {
@@ -97,9 +106,9 @@ final class ReplSession {
             interpreter.define("_", last)
             interpreter.define("_\(number)", last)
             let text = Format.display(last)
-            print("Out[\(number)]: " + (text.contains("\n") ? "\n" : "") + text)
+            interpreter.print("Out[\(number)]: " + (text.contains("\n") ? "\n" : "") + text + "\n")
         }
-        if timed { print("time: \(Format.float(ms)) ms") }
+        if timed { interpreter.print("time: \(Format.float(ms)) ms\n") }
     }
 
     func isNone(_ value: Value) -> Bool {
@@ -137,6 +146,10 @@ final class ReplSession {
             if argument.isEmpty { interpreter.printError("error: usage: :time expr\n") } else { evaluate(argument, timed: true) }
         case "load":
             load(argument)
+        case "save":
+            save(argument)
+        case "plot":
+            plot(argument)
         case "reset":
             interpreter.reset()
             print("(variables cleared)")
@@ -153,9 +166,39 @@ final class ReplSession {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             return interpreter.printError("error: cannot read `\(path)`\n")
         }
+        recorder.startCell(title: ":load \(path)", code: text)
         let interpreter = self.interpreter
         Cancellation.reset()
         _ = LargeStack.run { interpreter.run(SourceFile(name: path, text: text)) }
         Cancellation.reset()
+    }
+
+    func save(_ path: String) {
+        guard let format = ReportWriter.Format(path: path) else {
+            return interpreter.printError("error: usage: :save file.md or :save file.html\n")
+        }
+        recorder.setTotal(milliseconds: evaluationMilliseconds)
+        do {
+            try ReportWriter.render(recorder.notebook, format: format, version: AttnVersion.string).write(toFile: path, atomically: true, encoding: .utf8)
+            print("saved \(recorder.notebook.cells.count) cells to \(path)")
+        } catch {
+            interpreter.printError("error: cannot write `\(path)`: \(error.localizedDescription)\n")
+        }
+    }
+
+    func plot(_ path: String) {
+        guard let figure = interpreter.lastFigure else {
+            return interpreter.printError("error: no plot yet: plot(...) or heatmap(...) makes one\n")
+        }
+        if path.isEmpty { return print(figure.terminalText, terminator: "") }
+        guard (path as NSString).pathExtension.lowercased() == "svg", let svg = SVGFigure.render(figure) else {
+            return interpreter.printError("error: usage: :plot, or :plot file.svg\n")
+        }
+        do {
+            try svg.write(toFile: path, atomically: true, encoding: .utf8)
+            print("wrote \(path)")
+        } catch {
+            interpreter.printError("error: cannot write `\(path)`: \(error.localizedDescription)\n")
+        }
     }
 }

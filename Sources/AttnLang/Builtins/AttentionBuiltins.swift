@@ -33,5 +33,11 @@ enum AttentionBuiltins {
             let ctx = try args.tensor("ctx")
             return try run(q: try args.tensor("q"), k: ctx, v: ctx, options: AttentionOptions(heads: try args.int("heads")))
         },
+        Builtin("weights", [.required("q", .tensor), .required("k", .tensor), .optional("causal", .bool, .bool(false)), .optional("scale", .optional(.number))],
+                summary: "The attention matrix softmax(scale * q k^T) [M, N], for looking at (heatmap) at small sizes.",
+                doc: "Row i is query i's distribution over keys. The operators never build this matrix; this does, so its M x N floats count against the memory limit.") { args, _ in
+            .tensor(try Attention.weights(q: try args.tensor("q"), k: try args.tensor("k"), causal: try args.bool("causal"),
+                                          scale: try args.optionalDouble("scale").map(Float.init)))
+        },
     ]
 }

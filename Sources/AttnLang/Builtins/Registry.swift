@@ -203,7 +203,7 @@ public enum Registry {
         ("trees", TreeBuiltins.all),
         ("linear", LinearBuiltins.all),
         ("files", FileBuiltins.all),
-        ("reports", TableBuiltins.all),
+        ("reports", TableBuiltins.all + PlotBuiltins.all + ProgressBuiltins.all),
         ("timing", TimingBuiltins.all),
     ]
 

@@ -1,68 +1,40 @@
 import AttnKernels
+import Foundation
 
-// `table(rows)`: records (or lists) printed as aligned columns, numbers right-aligned, text
-// left-aligned, with a header and a rule. The terminal form; reports build on the same rows.
+// Tables: `table(rows)` shows rows (records or lists) as aligned columns in a terminal and as an
+// HTML or Markdown table in a report; `csv(rows, path)` writes the same cells to a file.
 enum TableBuiltins {
-    static func cell(_ value: Value) -> String {
-        switch value {
-        case let .string(s): return s
-        case .none: return ""
-        default: return Format.inline(value)
+    static func columns(_ args: Arguments) throws -> [String]? {
+        guard case let .list(names) = args["cols"] else { return nil }
+        return try names.map {
+            guard case let .string(s) = $0 else { throw BuiltinError(message: "`cols` must be a list of strings") }
+            return s
         }
     }
 
-    static func isNumeric(_ value: Value) -> Bool { value.number != nil }
-
-    static func render(rows: [Value], columns requested: [String]?) throws -> String {
-        if rows.isEmpty { return "(no rows)\n" }
-        var columns = requested ?? []
-        var cells = [[Value]]()
-        for row in rows {
-            switch row {
-            case let .record(r):
-                if requested == nil { for key in r.keys where !columns.contains(key) { columns.append(key) } }
-                cells.append([])
-            case let .list(items):
-                if requested == nil && columns.count < items.count { columns += (columns.count..<items.count).map { "c\($0)" } }
-                cells.append(items)
-            default:
-                throw BuiltinError(message: "`table` rows must be records or lists, found \(row.typeName)")
-            }
-        }
-        // Records are read by column name once all the columns are known.
-        for (i, row) in rows.enumerated() {
-            if case let .record(r) = row { cells[i] = columns.map { r[$0] ?? .none } }
-            else { cells[i] = (0..<columns.count).map { $0 < cells[i].count ? cells[i][$0] : .none } }
-        }
-        let widths = columns.indices.map { c in max(columns[c].count, cells.map { cell($0[c]).count }.max() ?? 0) }
-        let numeric = columns.indices.map { c in cells.contains { isNumeric($0[c]) } && cells.allSatisfy { isNumeric($0[c]) || $0[c].isNone } }
-        func line(_ texts: [String]) -> String {
-            texts.indices.map { c in
-                let pad = String(repeating: " ", count: widths[c] - texts[c].count)
-                return numeric[c] ? pad + texts[c] : texts[c] + pad
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
-        }
-        var out = line(columns)
-        out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-        for row in cells { out += line(row.map(cell)) }
-        return out
+    static func rows(_ args: Arguments) -> [Value] {
+        if case let .list(rows) = args["rows"] { return rows }
+        return []
     }
 
     static let all: [Builtin] = [
         Builtin("table", [.required("rows", .list), .optional("cols", .optional(.list))],
-                summary: "Print rows (records or lists) as an aligned table; `cols` picks and orders columns.") { args, interp in
-            guard case let .list(rows) = args["rows"] else { return .none }
-            var columns: [String]?
-            if case let .list(names) = args["cols"] {
-                columns = try names.map {
-                    guard case let .string(s) = $0 else { throw BuiltinError(message: "`cols` must be a list of strings") }
-                    return s
-                }
-            }
-            interp.print(try render(rows: rows, columns: columns))
+                summary: "Show rows (records or lists) as an aligned table; `cols` picks and orders columns.",
+                doc: "Numbers are right-aligned and formatted as everywhere else; a missing field is blank. In a report (attn run --report) the table becomes an HTML or Markdown table.") { args, interp in
+            interp.emit(.table(try TableFigure(rows: rows(args), columns: try columns(args))))
             return .none
+        },
+        Builtin("csv", [.required("rows", .list), .required("path", .string), .optional("cols", .optional(.list))],
+                summary: "Write rows (records or lists) to a CSV file with a header line; returns the path.",
+                doc: "Cells are formatted as `table` shows them; fields holding commas, quotes or line breaks are quoted (RFC 4180). Relative paths resolve against the script's folder.") { args, interp in
+            let table = try TableFigure(rows: rows(args), columns: try columns(args))
+            let path = try args.string("path")
+            do {
+                try table.csvText.write(toFile: FileBuiltins.resolve(path, interp), atomically: true, encoding: .utf8)
+            } catch {
+                throw BuiltinError(message: "cannot write `\(path)`: \(error.localizedDescription)")
+            }
+            return .string(path)
         },
     ]
 }
-
-import Foundation

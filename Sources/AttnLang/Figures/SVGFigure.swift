@@ -2,7 +2,7 @@ import Foundation
 
 // Figures as standalone SVG (well-formed XML, no scripts, no external references), for reports
 // and `:plot file.svg`.
-enum SVGFigure {
+public enum SVGFigure {
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     static func escape(_ text: String) -> String {
@@ -12,7 +12,7 @@ enum SVGFigure {
 
     static func number(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    static func render(_ figure: Figure) -> String? {
+    public static func render(_ figure: Figure) -> String? {
         switch figure {
         case let .plot(p): return plot(p)
         case let .heatmap(h): return heatmap(h)
@@ -87,13 +87,17 @@ enum SVGFigure {
 
     static func heatmap(_ heatmap: HeatmapFigure) -> String {
         let shown = heatmap.downsampled(limit: 96)
-        let side = 360.0, left = 20.0, top = heatmap.title == nil ? 20.0 : 40.0
-        let cellWidth = side / Double(shown.columns), cellHeight = side / Double(shown.rows)
-        let width = left + side + 100, height = top + side + 40
+        // The longer side is 360 px and the other follows the matrix's shape (at least 60 px).
+        let longest = 360.0, left = 20.0, top = heatmap.title == nil ? 20.0 : 40.0
+        let aspect = Double(heatmap.rows) / Double(heatmap.columns)
+        let mapWidth = aspect > 1 ? max(60, longest / aspect) : longest
+        let mapHeight = aspect > 1 ? longest : max(60, longest * aspect)
+        let cellWidth = mapWidth / Double(shown.columns), cellHeight = mapHeight / Double(shown.rows)
+        let width = max(left + mapWidth + 100, 240), height = top + mapHeight + 40
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         out += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>\n"
         if let title = heatmap.title, !title.isEmpty {
-            out += "<text x=\"\(number(left + side / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(escape(title))</text>\n"
+            out += "<text x=\"\(number(left + mapWidth / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(escape(title))</text>\n"
         }
         for r in 0..<shown.rows {
             for c in 0..<shown.columns {
@@ -101,15 +105,15 @@ enum SVGFigure {
                 out += "<rect x=\"\(number(left + Double(c) * cellWidth))\" y=\"\(number(top + Double(r) * cellHeight))\" width=\"\(number(cellWidth + 0.5))\" height=\"\(number(cellHeight + 0.5))\" fill=\"\(fill)\"/>\n"
             }
         }
-        out += "<text x=\"\(number(left))\" y=\"\(number(top + side + 18))\">[\(heatmap.rows), \(heatmap.columns)]\(shown.rows != heatmap.rows || shown.columns != heatmap.columns ? ", block means" : "")</text>\n"
-        let barLeft = left + side + 20
+        out += "<text x=\"\(number(left))\" y=\"\(number(top + mapHeight + 18))\">[\(heatmap.rows), \(heatmap.columns)]\(shown.rows != heatmap.rows || shown.columns != heatmap.columns ? ", block means" : "")</text>\n"
+        let barLeft = left + mapWidth + 20
         for step in 0..<20 {
-            let y = top + Double(step) * side / 20
-            out += "<rect x=\"\(number(barLeft))\" y=\"\(number(y))\" width=\"16\" height=\"\(number(side / 20 + 0.5))\" fill=\"\(colour(1 - Double(step) / 19))\"/>\n"
+            let y = top + Double(step) * mapHeight / 20
+            out += "<rect x=\"\(number(barLeft))\" y=\"\(number(y))\" width=\"16\" height=\"\(number(mapHeight / 20 + 0.5))\" fill=\"\(colour(1 - Double(step) / 19))\"/>\n"
         }
         let (lo, hi) = heatmap.range
         out += "<text x=\"\(number(barLeft + 22))\" y=\"\(number(top + 10))\">\(escape(Ticks.label(hi)))</text>\n"
-        out += "<text x=\"\(number(barLeft + 22))\" y=\"\(number(top + side))\">\(escape(Ticks.label(lo)))</text>\n"
+        out += "<text x=\"\(number(barLeft + 22))\" y=\"\(number(top + mapHeight))\">\(escape(Ticks.label(lo)))</text>\n"
         return out + "</svg>\n"
     }
 }

@@ -19,7 +19,11 @@ enum TerminalPlot {
                  Int(((1 - yAxis.fraction(y)) * Double(canvas.dotRows - 1)).rounded()))
             }
             for (a, b) in zip(points, points.dropFirst()) { canvas.line(from: a, to: b) }
-            for (x, y) in points { canvas.mark(column: x / 2, row: y / 4, markers[index % markers.count]) }
+            // Dense series keep about 16 markers (the last always), so the line stays visible.
+            let every = max(1, (points.count + 15) / 16)
+            for (i, (x, y)) in points.enumerated() where i % every == 0 || i == points.count - 1 {
+                canvas.mark(column: x / 2, row: y / 4, markers[index % markers.count])
+            }
         }
 
         var lines = [String]()
