@@ -1,7 +1,9 @@
 import Foundation
 
 // Golden-output tests: every NAME.attn in a folder runs in a fresh interpreter and its
-// transcript (stdout and stderr, in order) must equal NAME.out exactly. `bless` rewrites them.
+// transcript (stdout and stderr, in order) must equal NAME.out exactly. A script with cells
+// (`## title` lines) also has its Markdown report checked against NAME.report.md, with the
+// header's date, version, machine and time written as "(varies)". `bless` rewrites them.
 public enum Golden {
     public struct Report {
         public var passed = 0
@@ -20,35 +22,55 @@ public enum Golden {
         return sink.text
     }
 
+    /// The Markdown report of a script with cells; nil for a script without any.
+    public static func markdownReport(of path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              text.split(separator: "\n").contains(where: { Cells.heading($0) != nil }),
+              let (_, notebook) = NotebookRunner.record(path: path, displayName: (path as NSString).lastPathComponent, output: nil)
+        else { return nil }
+        return ReportWriter.render(notebook, format: .markdown, version: nil)
+    }
+
     /// Checks (or blesses) every script; `log` receives diffs and the final summary line.
     public static func check(directory: String, bless: Bool, log: (String) -> Void) -> Report {
         var report = Report()
         for name in scripts(in: directory) {
             let script = (directory as NSString).appendingPathComponent(name)
-            let expectedPath = String(script.dropLast(".attn".count)) + ".out"
-            let actual = transcript(of: script)
-            if bless {
-                do {
-                    try actual.write(toFile: expectedPath, atomically: true, encoding: .utf8)
-                    report.passed += 1
-                } catch {
-                    report.failed += 1
-                    log("error: cannot write \(expectedPath): \(error.localizedDescription)\n")
-                }
-                continue
+            let base = String(script.dropLast(".attn".count))
+            var expectations = [(base + ".out", transcript(of: script))]
+            if let markdown = markdownReport(of: script) { expectations.append((base + ".report.md", markdown)) }
+            var ok = true
+            for (expectedPath, actual) in expectations {
+                ok = compare(name: name, expectedPath: expectedPath, actual: actual, bless: bless, log: log) && ok
             }
-            let expected = (try? String(contentsOfFile: expectedPath, encoding: .utf8))
-            if expected == actual {
+            if ok {
                 report.passed += 1
             } else {
                 report.failed += 1
                 report.failures.append(name)
-                if expected == nil { log("FAIL \(name): no \((expectedPath as NSString).lastPathComponent) (run with --bless to create it)\n") }
-                else { log("FAIL \(name)\n" + UnifiedDiff.render(expected ?? "", actual, from: expectedPath, to: "actual output")) }
             }
         }
         log("\(report.passed) passed, \(report.failed) failed\n")
         return report
+    }
+
+    /// Compares one expected file with the actual text (or rewrites it); false on a mismatch.
+    static func compare(name: String, expectedPath: String, actual: String, bless: Bool, log: (String) -> Void) -> Bool {
+        let file = (expectedPath as NSString).lastPathComponent
+        if bless {
+            do {
+                try actual.write(toFile: expectedPath, atomically: true, encoding: .utf8)
+                return true
+            } catch {
+                log("error: cannot write \(expectedPath): \(error.localizedDescription)\n")
+                return false
+            }
+        }
+        let expected = try? String(contentsOfFile: expectedPath, encoding: .utf8)
+        if expected == actual { return true }
+        if expected == nil { log("FAIL \(name): no \(file) (run with --bless to create it)\n") }
+        else { log("FAIL \(name)\n" + UnifiedDiff.render(expected ?? "", actual, from: expectedPath, to: "actual output")) }
+        return false
     }
 }
 

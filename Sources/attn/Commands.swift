@@ -59,6 +59,7 @@ struct Run: ParsableCommand {
         let status: ExitStatus
         if let report, let format = ReportWriter.Format(path: report) {
             status = NotebookRunner.run(path: file, output: StandardOutput(), reportPath: report, format: format, version: AttnVersion.string)
+            fflush(stdout)
             if status != .usageError { FileHandle.standardError.write(Data("report written to \(report)\n".utf8)) }
         } else {
             status = ScriptRunner.run(path: file, output: StandardOutput(), echo: echo)

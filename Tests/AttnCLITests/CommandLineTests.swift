@@ -68,6 +68,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(echoed.stdout, "> x = 2\n> x * 21\n42\n")
     }
 
+    func testReportOption() throws {
+        let dir = try temporaryDirectory()
+        let script = dir.appendingPathComponent("nb.attn")
+        try "x = 2\n## Double\nx * 2\nplot([1, 2, 3])\n## Fails\nnope\n".write(to: script, atomically: true, encoding: .utf8)
+        let markdown = dir.appendingPathComponent("nb.md"), html = dir.appendingPathComponent("nb.html")
+        let result = try attn(["run", script.path, "--report", markdown.path])
+        XCTAssertEqual(result.status, 1, "the script fails in its last cell")
+        XCTAssertTrue(result.stdout.hasPrefix("4\n"), "output still reaches the terminal: \(result.stdout)")
+        XCTAssertTrue(result.stderr.contains("report written to"), result.stderr)
+        let report = try String(contentsOf: markdown, encoding: .utf8)
+        XCTAssertTrue(report.contains("## Double\n\n```attn\nx * 2\nplot([1, 2, 3])\n```\n\n```text\n4\n```\n\n<svg"), report)
+        XCTAssertTrue(report.contains("unknown name `nope`"), report)
+        XCTAssertEqual(try attn(["run", script.path, "--report", html.path]).status, 1)
+        XCTAssertTrue(try String(contentsOf: html, encoding: .utf8).hasPrefix("<!DOCTYPE html>"))
+        XCTAssertEqual(try attn(["run", script.path, "--report", dir.appendingPathComponent("nb.pdf").path]).status, 2)
+    }
+
     func testVersionAndHelp() throws {
         let version = try attn(["--version"])
         XCTAssertEqual(version.status, 0)

@@ -62,11 +62,11 @@ final class ReplTests: XCTestCase {
     /// Waits until the screen contains `text` (the REPL answered), failing after a timeout.
     /// capture-pane drops trailing spaces, so `text` should not end with one.
     @discardableResult
-    func waitFor(_ text: String, timeout: Double = 20) throws -> String {
+    func waitFor(_ text: String, occurrences: Int = 1, timeout: Double = 20) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let current = try screen()
-            if current.contains(text) { return current }
+            if current.components(separatedBy: text).count - 1 >= occurrences { return current }
             Thread.sleep(forTimeInterval: 0.1)
         }
         let current = try screen()
@@ -138,6 +138,18 @@ final class ReplTests: XCTestCase {
         try waitFor("softmax(x: tensor, axis: int = -1)")
         try send(":time 1 + 1", "Enter")
         try waitFor("time:")
+
+        // Plots, :plot again, and the session saved as a notebook.
+        try send("plot([1, 4, 9], title=\"plotted squares\")", "Enter")
+        try waitFor("  plotted squares")  // the title, centred over the plot
+        try send(":plot", "Enter")
+        try waitFor("plotted squares", occurrences: 3)  // the input line, the plot, and the plot again
+        let notebook = home.appendingPathComponent("session.md").path
+        try send(":save \(notebook)", "Enter")
+        try waitFor("cells to")
+        let saved = try String(contentsOfFile: notebook, encoding: .utf8)
+        XCTAssertTrue(saved.contains("## In [5]\n\n```attn\ntwice(21)\n```\n\n```text\nOut[5]: 42\n```"), saved)
+        XCTAssertTrue(saved.contains("<svg"), saved)
 
         try send(":quit", "Enter")
         Thread.sleep(forTimeInterval: 0.5)

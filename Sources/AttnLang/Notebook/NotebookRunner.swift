@@ -6,16 +6,9 @@ import Foundation
 // cells after it are listed as not run.
 public enum NotebookRunner {
     public static func run(path: String, output: OutputSink, reportPath: String, format: ReportWriter.Format, version: String) -> ExitStatus {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            output.write("error: cannot read `\(path)`: no such file or not UTF-8 text\n", isError: true)
-            return .usageError
-        }
-        let recorder = NotebookRecorder(title: (path as NSString).lastPathComponent, tee: output)
-        let start = DispatchTime.now().uptimeNanoseconds
-        let status = LargeStack.run { execute(text: text, path: path, recorder: recorder) }
-        recorder.setTotal(milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        guard let (status, notebook) = record(path: path, output: output) else { return .usageError }
         do {
-            try ReportWriter.render(recorder.notebook, format: format, version: version)
+            try ReportWriter.render(notebook, format: format, version: version)
                 .write(toFile: reportPath, atomically: true, encoding: .utf8)
         } catch {
             output.write("error: cannot write the report `\(reportPath)`: \(error.localizedDescription)\n", isError: true)
@@ -24,8 +17,22 @@ public enum NotebookRunner {
         return status
     }
 
-    static func execute(text: String, path: String, recorder: NotebookRecorder) -> ExitStatus {
-        let source = SourceFile(name: path, text: text)
+    /// Runs the script and returns its notebook; nil (after a message) when it cannot be read.
+    /// `displayName` replaces the path in messages, as in golden transcripts.
+    public static func record(path: String, displayName: String? = nil, output: OutputSink?) -> (ExitStatus, Notebook)? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            output?.write("error: cannot read `\(path)`: no such file or not UTF-8 text\n", isError: true)
+            return nil
+        }
+        let recorder = NotebookRecorder(title: (path as NSString).lastPathComponent, tee: output)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let status = LargeStack.run { execute(text: text, path: path, displayName: displayName ?? path, recorder: recorder) }
+        recorder.setTotal(milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        return (status, recorder.notebook)
+    }
+
+    static func execute(text: String, path: String, displayName: String, recorder: NotebookRecorder) -> ExitStatus {
+        let source = SourceFile(name: displayName, text: text)
         let cells = Cells.split(text)
         let directory = (path as NSString).deletingLastPathComponent
         let interpreter = Interpreter(output: recorder, baseDirectory: directory.isEmpty ? FileManager.default.currentDirectoryPath : directory)

@@ -16,23 +16,26 @@ public enum ReportWriter {
         }
     }
 
-    public static func render(_ notebook: Notebook, format: Format, version: String) -> String {
+    /// `version: nil` writes "(varies)" for the date, version, machine and time: golden reports.
+    public static func render(_ notebook: Notebook, format: Format, version: String?) -> String {
         switch format {
         case .markdown: return markdown(notebook, version: version)
         case .html: return html(notebook, version: version)
         }
     }
 
-    static func headerFields(_ notebook: Notebook, version: String) -> [(String, String)] {
+    static func headerFields(_ notebook: Notebook, version: String?) -> [(String, String)] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let failed = notebook.cells.contains { $0.items.contains { if case .error = $0 { return true } else { return false } } }
+        let status = failed ? "stopped at an error" : "all cells ran"
+        guard let version else { return ["date", "attn", "machine", "total time"].map { ($0, "(varies)") } + [("status", status)] }
         return [
             ("date", formatter.string(from: notebook.started)),
             ("attn", version),
             ("machine", MachineInfo.summary),
             ("total time", String(format: "%.2f s", notebook.totalMilliseconds / 1000)),
-            ("status", failed ? "stopped at an error" : "all cells ran"),
+            ("status", status),
         ]
     }
 
@@ -40,11 +43,13 @@ public enum ReportWriter {
 
     // MARK: Markdown
 
-    static func markdown(_ notebook: Notebook, version: String) -> String {
+    static func markdown(_ notebook: Notebook, version: String?) -> String {
         var out = "# \(notebook.title)\n\n"
         for (name, value) in headerFields(notebook, version: version) { out += "- \(name): \(value)\n" }
         for cell in notebook.cells {
-            out += (out.hasSuffix("\n\n") ? "" : "\n") + "## \(cell.title ?? "(untitled)")\n\n"
+            if !out.hasSuffix("\n\n") { out += "\n" }
+            // The lines before the first `## title` are a cell without a heading.
+            if let title = cell.title { out += "## \(title)\n\n" }
             if !cell.code.isEmpty { out += fenced(cell.code, language: "attn") }
             guard cell.ran else {
                 out += "*\(notRun)*\n"
@@ -101,14 +106,14 @@ public enum ReportWriter {
     p.skipped { color: #8c959f; font-style: italic; }
     """
 
-    static func html(_ notebook: Notebook, version: String) -> String {
+    static func html(_ notebook: Notebook, version: String?) -> String {
         var out = "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
         out += "<title>\(escape(notebook.title))</title>\n<style>\n\(style)\n</style>\n</head>\n<body>\n"
         out += "<h1>\(escape(notebook.title))</h1>\n<dl class=\"header\">\n"
         for (name, value) in headerFields(notebook, version: version) { out += "<dt>\(escape(name))</dt><dd>\(escape(value))</dd>\n" }
         out += "</dl>\n"
         for cell in notebook.cells {
-            out += "<section class=\"cell\">\n<h2>\(escape(cell.title ?? "(untitled)"))</h2>\n"
+            out += "<section class=\"cell\">\n" + (cell.title.map { "<h2>\(escape($0))</h2>\n" } ?? "")
             if !cell.code.isEmpty { out += "<pre class=\"code\">\(escape(cell.code))</pre>\n" }
             if !cell.ran { out += "<p class=\"skipped\">\(notRun)</p>\n" }
             for item in cell.items {
