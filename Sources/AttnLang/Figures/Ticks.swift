@@ -28,7 +28,9 @@ enum Ticks {
         let first = Int(log10(lo).rounded(.down)), last = Int(log10(hi).rounded(.up))
         let inRange = { (v: Double) in v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9) }
         let decades = (first...last).map { pow(10, Double($0)) }.filter(inRange)
-        if decades.count >= 2 { return decades }
+        // At most about 8 labels: every 2nd, 3rd... decade over wide ranges.
+        let every = max(1, (decades.count + 7) / 8)
+        if decades.count >= 2 { return decades.enumerated().filter { $0.offset % every == 0 }.map(\.element) }
         let steps = (first...last).flatMap { e in [1.0, 2, 5].map { $0 * pow(10, Double(e)) } }.filter(inRange)
         if steps.count >= 2 { return steps }
         return linear(lo, hi, count: 3).ticks.filter { $0 > 0 && inRange($0) }

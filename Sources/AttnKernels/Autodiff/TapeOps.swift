@@ -1,0 +1,131 @@
+import Foundation
+
+// The differentiable operations: each computes its value with the ordinary kernels and records
+// the rule that maps the upstream gradient to its inputs' gradients.
+extension Tape {
+    /// a + b, where b has a's shape or is a row vector [cols] added to every row (a bias).
+    public func add(_ a: Variable, _ b: Variable) throws -> Variable {
+        let x = value(a), y = value(b)
+        let isBias = x.shape != y.shape
+        if isBias {
+            guard x.rank == 2, y.rank == 1, y.shape[0] == x.shape[1] else {
+                throw KernelError.shapeMismatch("add needs equal shapes or a [cols] bias for a [rows, cols] matrix", x.shape, y.shape)
+            }
+        }
+        return record(try x.binary(.add, y)) { g, accumulate in
+            try accumulate(a, g)
+            try accumulate(b, isBias ? try g.reduce(.sum, axis: 0) ?? g : g)
+        }
+    }
+
+    /// a * b elementwise (equal shapes).
+    public func multiply(_ a: Variable, _ b: Variable) throws -> Variable {
+        let x = value(a), y = value(b)
+        guard x.shape == y.shape else { throw KernelError.shapeMismatch("multiply needs equal shapes", x.shape, y.shape) }
+        return record(try x.binary(.mul, y)) { g, accumulate in
+            try accumulate(a, try g.binary(.mul, y))
+            try accumulate(b, try g.binary(.mul, x))
+        }
+    }
+
+    public func scale(_ a: Variable, by factor: Float) -> Variable {
+        record(value(a).scalarOp(.mul, factor)) { g, accumulate in try accumulate(a, g.scalarOp(.mul, factor)) }
+    }
+
+    /// a @ b for matrices [m, k] and [k, n].
+    public func matmul(_ a: Variable, _ b: Variable) throws -> Variable {
+        let x = value(a), y = value(b)
+        guard x.rank == 2, y.rank == 2 else { throw KernelError.invalidShape("tape matmul takes matrices, got \(formatShape(x.shape)) and \(formatShape(y.shape))") }
+        return record(try Tape.product(x, y)) { g, accumulate in
+            try accumulate(a, try Tape.product(g, try y.transposed()))
+            try accumulate(b, try Tape.product(try x.transposed(), g))
+        }
+    }
+
+    static func product(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+        guard case let .tensor(t) = try x.matmul(y) else { throw KernelError.invalidShape("expected a matrix product") }
+        return t
+    }
+
+    public func tanh(_ a: Variable) -> Variable {
+        let y = value(a).map(.tanh)
+        return record(y) { g, accumulate in
+            var d = g
+            d.data.withUnsafeMutableBufferPointer { buffer in
+                for i in buffer.indices { buffer[i] *= 1 - y.data[i] * y.data[i] }
+            }
+            try accumulate(a, d)
+        }
+    }
+
+    public func relu(_ a: Variable) -> Variable {
+        let x = value(a)
+        return record(x.map(.relu)) { g, accumulate in
+            var d = g
+            d.data.withUnsafeMutableBufferPointer { buffer in
+                for i in buffer.indices where x.data[i] <= 0 { buffer[i] = 0 }
+            }
+            try accumulate(a, d)
+        }
+    }
+
+    public func exp(_ a: Variable) -> Variable {
+        let y = value(a).map(.exp)
+        return record(y) { g, accumulate in try accumulate(a, try g.binary(.mul, y)) }
+    }
+
+    /// The sum of all elements, as a [1] tensor.
+    public func sum(_ a: Variable) throws -> Variable {
+        let x = value(a)
+        return record(try Tensor(shape: [1], data: [Float(try x.reduceAll(.sum))])) { g, accumulate in
+            try accumulate(a, try Tensor(shape: x.shape, repeating: g.data[0]))
+        }
+    }
+
+    public func mean(_ a: Variable) throws -> Variable {
+        let n = value(a).count
+        guard n > 0 else { throw KernelError.invalidArgument("mean of an empty tensor") }
+        return scale(try sum(a), by: 1 / Float(n))
+    }
+
+    /// Softmax over the last axis: d a = y * (g - sum(g * y)) row by row.
+    public func softmax(_ a: Variable) throws -> Variable {
+        let y = try value(a).softmax(axis: -1)
+        let width = y.shape.last ?? 1
+        return record(y) { g, accumulate in
+            var d = g
+            d.data.withUnsafeMutableBufferPointer { buffer in
+                for start in stride(from: 0, to: buffer.count, by: max(1, width)) {
+                    var dot: Float = 0
+                    for c in 0..<width { dot += buffer[start + c] * y.data[start + c] }
+                    for c in 0..<width { buffer[start + c] = y.data[start + c] * (buffer[start + c] - dot) }
+                }
+            }
+            try accumulate(a, d)
+        }
+    }
+
+    /// Mean squared error between a and a constant target of the same shape.
+    public func meanSquaredError(_ a: Variable, target: Tensor) throws -> Variable {
+        let x = value(a)
+        guard x.shape == target.shape else { throw KernelError.shapeMismatch("mse needs equal shapes", x.shape, target.shape) }
+        let difference = try x.binary(.sub, target)
+        let n = Float(max(1, x.count))
+        let loss = try difference.binary(.mul, difference).reduceAll(.sum) / Double(n)
+        return record(try Tensor(shape: [1], data: [Float(loss)])) { g, accumulate in
+            try accumulate(a, difference.scalarOp(.mul, 2 * g.data[0] / n))
+        }
+    }
+
+    /// Exact attention; its backward recomputes the scores tile by tile (Attention.backward).
+    public func attention(_ q: Variable, _ k: Variable, _ v: Variable, options: AttentionOptions = .init()) throws -> Variable {
+        let (xq, xk, xv) = (value(q), value(k), value(v))
+        let (out, _) = try Attention.forward(q: xq, k: xk, v: xv, options: options)
+        return record(out) { g, accumulate in
+            let grads = try Attention.backward(q: xq, k: xk, v: xv, out: out, gradOut: g, options: options)
+            try accumulate(q, grads.q)
+            try accumulate(k, grads.k)
+            try accumulate(v, grads.v)
+        }
+    }
+}
