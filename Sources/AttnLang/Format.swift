@@ -26,6 +26,7 @@ public enum Format {
         switch value {
         case let .string(s): return quote(s)
         case let .tensor(t, stats): return tensor(t, stats: stats)
+        case let .tracked(t): return tensor(t.value, stats: nil) + " (tracked for grad)"
         default: return inline(value)
         }
     }
@@ -47,6 +48,7 @@ public enum Format {
         case let .list(items): return "[" + items.map(inline).joined(separator: ", ") + "]"
         case let .record(r): return record(r)
         case let .tensor(t, stats): return tensorHeader(t, stats: stats)
+        case let .tracked(t): return tensorHeader(t.value, stats: nil) + " (tracked)"
         case let .tree(t): return tree(t)
         case let .function(closure): return "<fn \(closure.signature)>"
         case let .builtin(b): return "<builtin \(b.signature)>"

@@ -412,13 +412,24 @@ public final class Interpreter {
     /// Calls a function value with already-evaluated arguments (also used by builtins such as
     /// `time`, `bench`, and size rules like `depth=log`).
     public func call(_ callee: Value, _ positional: [Value], keywords: [(name: String, value: Value)] = [], span: Span? = nil) throws -> Value {
-        try call(callee, positional: positional, keywords: keywords, span: span ?? Span(0, 0), calleeSpan: span ?? Span(0, 0), arguments: [])
+        // A builtin calling back into the script (grad, time, size rules) is located at its own call.
+        let site = span ?? builtinCallSpan ?? Span(0, 0)
+        return try call(callee, positional: positional, keywords: keywords, span: site, calleeSpan: site, arguments: [])
     }
+
+    /// The span of the builtin call running now, for functions it calls back.
+    var builtinCallSpan: Span?
 
     func call(_ callee: Value, positional: [Value], keywords: [(name: String, value: Value)], span: Span, calleeSpan: Span, arguments: [CallArgument]) throws -> Value {
         try checkInterrupt(span)
         switch callee {
         case let .builtin(builtin):
+            var positional = positional, keywords = keywords
+            let tracked = Differentiable.tracked(in: positional + keywords.map(\.value))
+            if tracked != nil && Differentiable.passive.contains(builtin.name) {
+                positional = positional.map(Differentiable.untracked)
+                keywords = keywords.map { ($0.name, Differentiable.untracked($0.value)) }
+            }
             let bound: Arguments
             do {
                 bound = try Registry.bind(builtin, positional: positional, keywords: keywords)
@@ -431,6 +442,12 @@ public final class Interpreter {
             defer { callDepth -= 1 }
             let shown = ProgressDisplay.shared.beginCall(builtin.name)
             defer { ProgressDisplay.shared.endCall(shown) }
+            let outerCallSpan = builtinCallSpan
+            builtinCallSpan = span
+            defer { builtinCallSpan = outerCallSpan }
+            if let tracked, !Differentiable.passive.contains(builtin.name) {
+                return try located(span) { try Differentiable.call(builtin, bound, tracked, self) }
+            }
             return try located(span) { try builtin.implementation(bound, self) }
         case let .function(closure):
             return try callClosure(closure, positional: positional, keywords: keywords, span: span)
@@ -551,6 +568,10 @@ public final class Interpreter {
                 return rebuild((0..<s.count).map { elements[s.start + $0 * s.step] })
             }
         default:
+            if case .tracked = base {
+                throw error("indexing a tensor tracked by `grad` is not differentiable", span,
+                            notes: ["help: index outside the function given to `grad`, or compute with whole tensors"])
+            }
             throw error("a \(base.typeName) cannot be indexed", span)
         }
     }

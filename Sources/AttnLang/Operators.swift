@@ -11,6 +11,7 @@ struct OperatorError: Error {
 
 enum Operators {
     static func binary(_ op: BinaryOperator, _ lhs: Value, _ rhs: Value) throws -> Value {
+        if TrackedOperators.involvesTracking(lhs, rhs) { return try TrackedOperators.binary(op, lhs, rhs) }
         switch (lhs, rhs) {
         case let (.int(a), .int(b)): return try integer(op, a, b)
         case let (.tensor(a, _), .tensor(b, _)): return try tensors(op, a, b)
@@ -171,6 +172,7 @@ enum Operators {
             return .int(-i)
         case let (.negate, .float(f)): return .float(-f)
         case let (.negate, .tensor(t, _)): return .tensor(t.map(.neg))
+        case let (.negate, .tracked(t)): return TrackedOperators.negate(t)
         case let (.not, .bool(b)): return .bool(!b)
         default:
             throw OperatorError(message: "`\(op.rawValue)` is not defined for \(value.typeName)",

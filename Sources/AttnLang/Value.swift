@@ -15,6 +15,8 @@ public enum Value {
     case tree(TensorTree)
     case function(Closure)
     case builtin(Builtin)
+    /// A tensor on an autodiff tape, inside `grad(f, ...)`: operations on it are recorded.
+    case tracked(TrackedTensor)
 
     public static func tensor(_ t: Tensor) -> Value { .tensor(t, stats: nil) }
 
@@ -27,7 +29,7 @@ public enum Value {
         case .string: return "string"
         case .list: return "list"
         case .record: return "record"
-        case .tensor: return "tensor"
+        case .tensor, .tracked: return "tensor"
         case .tree: return "tree"
         case .function, .builtin: return "function"
         }

@@ -69,6 +69,18 @@ extension Tape {
         }
     }
 
+    /// a ** p elementwise for a constant exponent p.
+    public func power(_ a: Variable, _ p: Float) -> Variable {
+        let x = value(a)
+        return record(x.scalarOp(.pow, p)) { g, accumulate in
+            var d = g
+            d.data.withUnsafeMutableBufferPointer { buffer in
+                for i in buffer.indices { buffer[i] *= p * powf(x.data[i], p - 1) }
+            }
+            try accumulate(a, d)
+        }
+    }
+
     public func exp(_ a: Variable) -> Variable {
         let y = value(a).map(.exp)
         return record(y) { g, accumulate in try accumulate(a, try g.binary(.mul, y)) }

@@ -39,6 +39,7 @@ public indirect enum ParamType {
         case (.bool, .bool), (.string, .string), (.tensor, .tensor), (.list, .list), (.record, .record): return true
         case (.function, .function), (.function, .builtin): return true
         case (.tree, .tree): return true
+        case (.tensor, .tracked), (.tensorOrNumber, .tracked), (.tensorOrList, .tracked): return true
         case (.tensorOrNumber, .tensor), (.tensorOrNumber, .int), (.tensorOrNumber, .float): return true
         case (.tensorOrList, .tensor), (.tensorOrList, .list): return true
         case (.size, .int), (.size, .function), (.size, .builtin): return true
@@ -202,6 +203,7 @@ public enum Registry {
         ("attention", AttentionBuiltins.all),
         ("trees", TreeBuiltins.all),
         ("linear", LinearBuiltins.all),
+        ("autodiff", GradBuiltins.all),
         ("files", FileBuiltins.all),
         ("reports", TableBuiltins.all + PlotBuiltins.all + ProgressBuiltins.all),
         ("timing", TimingBuiltins.all),
