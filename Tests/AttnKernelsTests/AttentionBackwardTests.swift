@@ -80,6 +80,12 @@ final class AttentionBackwardTests: XCTestCase {
         }
     }
 
+    func assertGradients(_ grads: AttentionGradients, _ expected: (q: [Double], k: [Double], v: [Double]), _ what: String, tolerance: Double = 2e-4) {
+        assertClose(grads.q, expected.q, "dq " + what, tolerance: tolerance)
+        assertClose(grads.k, expected.k, "dk " + what, tolerance: tolerance)
+        assertClose(grads.v, expected.v, "dv " + what, tolerance: tolerance)
+    }
+
     func testMatchesFiniteDifferences() throws {
         let cases = [Case(m: 1, n: 1, d: 3, dv: 2, heads: 1, causal: false), Case(m: 3, n: 5, d: 4, dv: 6, heads: 2, causal: false),
                      Case(m: 6, n: 6, d: 5, dv: 3, heads: 1, causal: true)]
@@ -104,10 +110,7 @@ final class AttentionBackwardTests: XCTestCase {
                 }
                 expected.append(column)
             }
-            let (expectedQ, expectedK, expectedV) = (expected[0], expected[1], expected[2])
-            assertClose(grads.q, expectedQ, "dq case \(index)", tolerance: 1e-3)
-            assertClose(grads.k, expectedK, "dk case \(index)", tolerance: 1e-3)
-            assertClose(grads.v, expectedV, "dv case \(index)", tolerance: 1e-3)
+            assertGradients(grads, (expected[0], expected[1], expected[2]), "case \(index)", tolerance: 1e-3)
         }
     }
 
@@ -119,9 +122,7 @@ final class AttentionBackwardTests: XCTestCase {
             let grads = try kernelGradients(t, c)
             let expected = AttentionBackwardTests.denseGradients(t.q.data.map(Double.init), t.k.data.map(Double.init),
                                                                  t.v.data.map(Double.init), t.g.data.map(Double.init), c)
-            assertClose(grads.q, expected.q, "dq case \(index)")
-            assertClose(grads.k, expected.k, "dk case \(index)")
-            assertClose(grads.v, expected.v, "dv case \(index)")
+            assertGradients(grads, expected, "case \(index)")
         }
     }
 
