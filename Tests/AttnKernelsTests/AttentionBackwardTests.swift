@@ -86,16 +86,23 @@ final class AttentionBackwardTests: XCTestCase {
         assertClose(grads.v, expected.v, "dv " + what, tolerance: tolerance)
     }
 
+    /// Runs the kernel on seeded inputs for each case and compares with `expected(inputs, case)`.
+    func compare(_ cases: [Case], seed: UInt64, tolerance: Double,
+                 _ expected: ([[Double]], [Double], Case) -> (q: [Double], k: [Double], v: [Double])) throws {
+        for (index, c) in cases.enumerated() {
+            let t = try inputs(c, seed: seed + UInt64(index) * 10)
+            let doubles = [t.q, t.k, t.v].map { $0.data.map(Double.init) }
+            assertGradients(try kernelGradients(t, c), expected(doubles, t.g.data.map(Double.init), c), "case \(index)", tolerance: tolerance)
+        }
+    }
+
     func testMatchesFiniteDifferences() throws {
         let cases = [Case(m: 1, n: 1, d: 3, dv: 2, heads: 1, causal: false), Case(m: 3, n: 5, d: 4, dv: 6, heads: 2, causal: false),
                      Case(m: 6, n: 6, d: 5, dv: 3, heads: 1, causal: true)]
-        for (index, c) in cases.enumerated() {
-            let t = try inputs(c, seed: 40 + UInt64(index) * 10)
-            let grads = try kernelGradients(t, c)
-            var inputs = [t.q.data.map(Double.init), t.k.data.map(Double.init), t.v.data.map(Double.init)]
-            let g = t.g.data.map(Double.init)
-            let eps = 1e-5
+        try compare(cases, seed: 40, tolerance: 1e-3) { original, g, c in
             // Central differences of the Double loss, one input element at a time.
+            var inputs = original
+            let eps = 1e-5
             var expected = [[Double]]()
             for which in 0..<3 {
                 var column = [Double]()
@@ -110,20 +117,14 @@ final class AttentionBackwardTests: XCTestCase {
                 }
                 expected.append(column)
             }
-            assertGradients(grads, (expected[0], expected[1], expected[2]), "case \(index)", tolerance: 1e-3)
+            return (expected[0], expected[1], expected[2])
         }
     }
 
     func testMatchesDenseBackwardAcrossBlocks() throws {
         let cases = [Case(m: 70, n: 130, d: 12, dv: 6, heads: 3, causal: false), Case(m: 131, n: 131, d: 7, dv: 9, heads: 1, causal: true),
                      Case(m: 1, n: 65, d: 16, dv: 16, heads: 4, causal: false)]
-        for (index, c) in cases.enumerated() {
-            let t = try inputs(c, seed: 90 + UInt64(index) * 10)
-            let grads = try kernelGradients(t, c)
-            let expected = AttentionBackwardTests.denseGradients(t.q.data.map(Double.init), t.k.data.map(Double.init),
-                                                                 t.v.data.map(Double.init), t.g.data.map(Double.init), c)
-            assertGradients(grads, expected, "case \(index)")
-        }
+        try compare(cases, seed: 90, tolerance: 2e-4) { x, g, c in Self.denseGradients(x[0], x[1], x[2], g, c) }
     }
 
     func testRejectsMismatchedGradient() throws {
