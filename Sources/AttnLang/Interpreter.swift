@@ -189,7 +189,7 @@ public final class Interpreter {
             }
         case let .forIn(variable, iterableExpr, body):
             let items = try iterate(try evaluate(iterableExpr, env), iterableExpr.span)
-            let bar = try progressLabel(iterableExpr, env).flatMap { ProgressDisplay.shared.beginBar(label: $0, total: items.count) }
+            let bar = progressLabel(iterableExpr, env).flatMap { ProgressDisplay.shared.beginBar(label: $0, total: items.count) }
             defer { ProgressDisplay.shared.endBar(bar) }
             for (number, item) in items.enumerated() {
                 ProgressDisplay.shared.advance(bar, done: number)
@@ -223,16 +223,15 @@ public final class Interpreter {
         }
     }
 
-    /// The bar's label when a `for` iterates over a call of the builtin `progress` (its label=,
-    /// or ""); nil otherwise.
-    func progressLabel(_ iterable: Expr, _ env: Environment) throws -> String? {
-        guard case let .call(callee, arguments) = iterable.kind, case let .name(name) = callee.kind,
+    /// The label the last `progress(...)` call was given (it sets this as it returns its list).
+    var progressLabelGiven = ""
+
+    /// The bar's label when a `for` iterates over a call of the builtin `progress`; nil otherwise.
+    func progressLabel(_ iterable: Expr, _ env: Environment) -> String? {
+        guard case let .call(callee, _) = iterable.kind, case let .name(name) = callee.kind,
               case let .builtin(builtin)? = env.lookup(name) ?? Registry.builtins[name].map(Value.builtin),
               builtin.name == "progress" else { return nil }
-        if let labelled = arguments.first(where: { $0.label == "label" }), case let .string(text) = try evaluate(labelled.value, env) {
-            return text
-        }
-        return ""
+        return progressLabelGiven
     }
 
     func executeBlock(_ body: [Stmt], _ env: Environment) throws {
@@ -425,10 +424,12 @@ public final class Interpreter {
         switch callee {
         case let .builtin(builtin):
             var positional = positional, keywords = keywords
-            let tracked = Differentiable.tracked(in: positional + keywords.map(\.value))
+            var tracked = Differentiable.tracked(in: positional + keywords.map(\.value))
             if tracked != nil && Differentiable.passive.contains(builtin.name) {
+                // It only looks at the tensor: give it the value.
                 positional = positional.map(Differentiable.untracked)
                 keywords = keywords.map { ($0.name, Differentiable.untracked($0.value)) }
+                tracked = nil
             }
             let bound: Arguments
             do {
@@ -445,7 +446,7 @@ public final class Interpreter {
             let outerCallSpan = builtinCallSpan
             builtinCallSpan = span
             defer { builtinCallSpan = outerCallSpan }
-            if let tracked, !Differentiable.passive.contains(builtin.name) {
+            if let tracked {
                 return try located(span) { try Differentiable.call(builtin, bound, tracked, self) }
             }
             return try located(span) { try builtin.implementation(bound, self) }

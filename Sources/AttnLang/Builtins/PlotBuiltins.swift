@@ -79,11 +79,6 @@ enum PlotBuiltins {
         }
     }
 
-    static func optionalString(_ args: Arguments, _ name: String) throws -> String? {
-        if case .none = args[name] { return nil }
-        return try args.string(name)
-    }
-
     static let all: [Builtin] = [
         Builtin("plot",
                 [.required("data", .tensorOrList), .optional("ys", .optional(.tensorOrList)), .optional("x", .optional(.string)),
@@ -97,12 +92,12 @@ enum PlotBuiltins {
                 columns of braille with a marker per series; in a report it is an SVG. `:plot` in \\
                 the REPL shows the last plot again, or writes it: `:plot out.svg`.
                 """) { args, interp in
-            var plot = PlotFigure(series: [], title: try optionalString(args, "title"), xLabel: "", yLabel: "",
+            var plot = PlotFigure(series: [], title: try args.optionalString("title"), xLabel: "", yLabel: "",
                                   logx: try args.bool("logx"), logy: try args.bool("logy"))
             let data = args["data"]
             if isRecordRows(data), case let .list(rows) = data {
                 if case .none = args["ys"] {} else { throw BuiltinError(message: "plot of records takes x= and y= column names, not a second sequence") }
-                let (xName, series) = try seriesFromRows(rows, x: try optionalString(args, "x"), y: args["y"])
+                let (xName, series) = try seriesFromRows(rows, x: try args.optionalString("x"), y: args["y"])
                 plot.series = series
                 plot.xLabel = xName
                 plot.yLabel = series.count == 1 ? series[0].name : ""
@@ -121,7 +116,7 @@ enum PlotBuiltins {
                 default: throw BuiltinError(message: "`y` names the series when plotting sequences; got \(args["y"].typeName)")
                 }
                 plot.series = [PlotFigure.Series(name: name, xs: xs, ys: ys)]
-                plot.xLabel = try optionalString(args, "x") ?? ""
+                plot.xLabel = try args.optionalString("x") ?? ""
                 plot.yLabel = name
             }
             try checkDrawable(plot)
@@ -134,7 +129,7 @@ enum PlotBuiltins {
             guard t.rank == 2, t.shape[0] > 0, t.shape[1] > 0 else {
                 throw BuiltinError(message: "heatmap needs a non-empty 2-D tensor, got shape \(formatShape(t.shape))")
             }
-            interp.emit(.heatmap(HeatmapFigure(title: try optionalString(args, "title"), rows: t.shape[0], columns: t.shape[1], values: t.data.map(Double.init))))
+            interp.emit(.heatmap(HeatmapFigure(title: try args.optionalString("title"), rows: t.shape[0], columns: t.shape[1], values: t.data.map(Double.init))))
             return .none
         },
     ]

@@ -4,8 +4,9 @@ enum ProgressBuiltins {
     static let all: [Builtin] = [
         Builtin("progress", [.required("items", .list), .optional("label", .optional(.string))],
                 summary: "The same list; a `for` loop over progress(list) shows a progress bar on a terminal.",
-                doc: "The bar (count, time left) goes to stderr, and only when it is a terminal, so output files and golden transcripts are unaffected. `label=` names it.") { args, _ in
-            args["items"]
+                doc: "The bar (count, time left) goes to stderr, and only when it is a terminal, so output files and golden transcripts are unaffected. `label=` names it.") { args, interp in
+            interp.progressLabelGiven = try args.optionalString("label") ?? ""
+            return args["items"]
         },
     ]
 }

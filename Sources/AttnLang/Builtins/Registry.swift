@@ -182,6 +182,11 @@ public struct Arguments {
         guard case let .string(s) = self[name] else { throw fail("`\(name)` must be a string, got \(self[name].typeName)") }
         return s
     }
+
+    public func optionalString(_ name: String) throws -> String? {
+        if case .none = self[name] { return nil }
+        return try string(name)
+    }
 }
 
 /// An error a builtin raises about its arguments; the interpreter points it at the call.

@@ -52,9 +52,10 @@ public enum SVGFigure {
         }
         for (index, series) in plot.series.enumerated() {
             let colour = palette[index % palette.count]
-            let points = plot.drawable(series).map { "\(number(px($0.0))),\(number(py($0.1)))" }
+            let drawable = plot.drawable(series)
+            let points = drawable.map { "\(number(px($0.0))),\(number(py($0.1)))" }
             out += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
-            for (x, y) in plot.drawable(series) {
+            for (x, y) in drawable {
                 out += "<circle cx=\"\(number(px(x)))\" cy=\"\(number(py(y)))\" r=\"3\" fill=\"\(colour)\"/>\n"
             }
         }

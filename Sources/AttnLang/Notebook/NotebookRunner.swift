@@ -20,10 +20,7 @@ public enum NotebookRunner {
     /// Runs the script and returns its notebook; nil (after a message) when it cannot be read.
     /// `displayName` replaces the path in messages, as in golden transcripts.
     public static func record(path: String, displayName: String? = nil, output: OutputSink?) -> (ExitStatus, Notebook)? {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            output?.write("error: cannot read `\(path)`: no such file or not UTF-8 text\n", isError: true)
-            return nil
-        }
+        guard let text = ScriptRunner.readScript(path, output) else { return nil }
         let recorder = NotebookRecorder(title: (path as NSString).lastPathComponent, tee: output)
         let start = DispatchTime.now().uptimeNanoseconds
         let status = LargeStack.run { execute(text: text, path: path, displayName: displayName ?? path, recorder: recorder) }
