@@ -20,7 +20,7 @@ public enum ScriptRunner {
     }
 
     /// The script's text, or nil after telling `output` why it cannot be had.
-    static func readScript(_ path: String, _ output: OutputSink?) -> String? {
+    public static func readScript(_ path: String, _ output: OutputSink?) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else {
             output?.write("error: cannot read `\(path)`: no such file or not readable\n", isError: true)
             return nil

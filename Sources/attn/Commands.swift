@@ -59,12 +59,11 @@ struct Run: ParsableCommand {
         let status: ExitStatus
         if let report, let format = ReportWriter.Format(path: report) {
             status = NotebookRunner.run(path: file, output: StandardOutput(), reportPath: report, format: format, version: AttnVersion.string)
-            fflush(stdout)
-            if status != .usageError { FileHandle.standardError.write(Data("report written to \(report)\n".utf8)) }
         } else {
             status = ScriptRunner.run(path: file, output: StandardOutput(), echo: echo)
         }
         fflush(stdout)
+        if let report, status != .usageError { FileHandle.standardError.write(Data("report written to \(report)\n".utf8)) }
         if status != .success { throw ExitCode(status.rawValue) }
     }
 }

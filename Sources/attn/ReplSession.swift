@@ -163,9 +163,7 @@ final class ReplSession {
 
     func load(_ path: String) {
         guard !path.isEmpty else { return interpreter.printError("error: usage: :load file.attn\n") }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            return interpreter.printError("error: cannot read `\(path)`\n")
-        }
+        guard let text = ScriptRunner.readScript(path, interpreter.output) else { return }
         recorder.startCell(title: ":load \(path)", code: text)
         let interpreter = self.interpreter
         Cancellation.reset()
@@ -179,7 +177,7 @@ final class ReplSession {
         }
         recorder.setTotal(milliseconds: evaluationMilliseconds)
         do {
-            try ReportWriter.render(recorder.notebook, format: format, version: AttnVersion.string).write(toFile: path, atomically: true, encoding: .utf8)
+            try ReportWriter.write(recorder.notebook, to: path, format: format, version: AttnVersion.string)
             print("saved \(recorder.notebook.cells.count) cells to \(path)")
         } catch {
             interpreter.printError("error: cannot write `\(path)`: \(error.localizedDescription)\n")

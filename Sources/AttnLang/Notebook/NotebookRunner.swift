@@ -8,8 +8,7 @@ public enum NotebookRunner {
     public static func run(path: String, output: OutputSink, reportPath: String, format: ReportWriter.Format, version: String) -> ExitStatus {
         guard let (status, notebook) = record(path: path, output: output) else { return .usageError }
         do {
-            try ReportWriter.render(notebook, format: format, version: version)
-                .write(toFile: reportPath, atomically: true, encoding: .utf8)
+            try ReportWriter.write(notebook, to: reportPath, format: format, version: version)
         } catch {
             output.write("error: cannot write the report `\(reportPath)`: \(error.localizedDescription)\n", isError: true)
             return .usageError

@@ -24,6 +24,11 @@ public enum ReportWriter {
         }
     }
 
+    /// Renders the notebook and writes it to `path`.
+    public static func write(_ notebook: Notebook, to path: String, format: Format, version: String?) throws {
+        try render(notebook, format: format, version: version).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     static func headerFields(_ notebook: Notebook, version: String?) -> [(String, String)] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
