@@ -50,6 +50,8 @@ public enum Format {
         case let .tensor(t, stats): return tensorHeader(t, stats: stats)
         case let .tracked(t): return tensorHeader(t.value, stats: nil) + " (tracked)"
         case let .tree(t): return tree(t)
+        case let .model(m): return model(m)
+        case let .task(t): return "Task{\(t.summary)}"
         case let .function(closure): return "<fn \(closure.signature)>"
         case let .builtin(b): return "<builtin \(b.signature)>"
         }
@@ -58,6 +60,20 @@ public enum Format {
     /// A tree's summary; the build time is left out (it varies) and readable as `t.ms`.
     public static func tree(_ t: TensorTree) -> String {
         "Tree{n: \(t.count), d: \(t.dim), branch: \(t.branch), depth: \(t.depth), leaf: \(t.leafSize), leaves: \(t.leafCount), nodes: \(t.nodeCount), agg: \(t.aggregation.rawValue)}"
+    }
+
+    /// A model's configuration and parameter count (grouped by thousands).
+    public static func model(_ m: Model) -> String {
+        "Model{\(m.architecture.summary), params: \(grouped(m.parameters.count))}"
+    }
+
+    public static func grouped(_ n: Int) -> String {
+        var digits = String(n), out = ""
+        while digits.count > 3 {
+            out = "," + digits.suffix(3) + out
+            digits.removeLast(3)
+        }
+        return digits + out
     }
 
     public static func record(_ r: Record) -> String {

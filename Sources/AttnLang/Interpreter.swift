@@ -452,9 +452,24 @@ public final class Interpreter {
             return try located(span) { try builtin.implementation(bound, self) }
         case let .function(closure):
             return try callClosure(closure, positional: positional, keywords: keywords, span: span)
+        case let .model(model):
+            return try applyModel(model, positional, keywords, span)
         default:
             throw error("a \(callee.typeName) is not a function", calleeSpan,
                         notes: case_tensorHint(callee))
+        }
+    }
+
+    /// `m(x)`: a module applied to a tensor (inference; `fit` does the training).
+    func applyModel(_ model: Model, _ positional: [Value], _ keywords: [(name: String, value: Value)], _ span: Span) throws -> Value {
+        let usage = "note: \(model.architecture.kind) modules are called with one tensor, m(x)"
+        switch (positional.first, positional.count, keywords.isEmpty) {
+        case (.tensor(let t, _)?, 1, true):
+            return try located(span) { .tensor(try model.apply(t)) }
+        case (.tracked?, 1, true):
+            throw error("a model cannot be differentiated inside `grad`", span, notes: ["help: train models with fit(model, task, ...)"])
+        default:
+            throw error("a model takes one tensor argument", span, notes: [usage])
         }
     }
 
@@ -585,6 +600,7 @@ public final class Interpreter {
     }
 
     public static let tensorMembers = ["shape", "rank", "size", "T", "stats"]
+    public static let modelMembers = ["params", "kind", "summary"]
     public static let treeMembers = ["n", "d", "branch", "depth", "leaf", "leaves", "nodes", "ms", "order", "agg"]
 
     func member(_ base: Value, _ name: String, _ span: Span) throws -> Value {
@@ -629,9 +645,18 @@ public final class Interpreter {
                 }
                 throw error("a tensor has no member `\(name)`", span, notes: notes)
             }
+        case let .model(m):
+            switch name {
+            case "params": return .int(m.parameters.count)
+            case "kind": return .string(m.architecture.kind)
+            case "summary": return .string(m.architecture.summary)
+            default:
+                throw error("a model has no member `\(name)`", span,
+                            notes: ["note: model members: " + Interpreter.modelMembers.joined(separator: ", ") + "; params(m) gives the weights"])
+            }
         default:
             throw error("a \(base.typeName) has no member `\(name)`", span,
-                        notes: ["help: members are read from records and tensors"])
+                        notes: ["help: members are read from records, tensors, trees and models"])
         }
     }
 

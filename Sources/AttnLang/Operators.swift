@@ -158,6 +158,7 @@ enum Operators {
         case let (.tensor(x, _), .tensor(y, _)): return x == y
         case let (.function(x), .function(y)): return x === y
         case let (.builtin(x), .builtin(y)): return x.name == y.name
+        case let (.model(x), .model(y)): return x === y
         case let (.tree(x), .tree(y)): return x.order == y.order && x.tokens == y.tokens && x.branch == y.branch
         default:
             if let x = a.number, let y = b.number { return x == y }

@@ -13,6 +13,8 @@ public final class ProgressDisplay: @unchecked Sendable {
         var done: Int
         var total: Int
         var start: UInt64
+        /// Extra live figures after the count (fit's loss and steps/s).
+        var detail = ""
     }
 
     private let lock = NSLock()
@@ -46,6 +48,11 @@ public final class ProgressDisplay: @unchecked Sendable {
     func advance(_ bar: Int?, done: Int) {
         guard let bar else { return }
         lock.withLock { if bar < bars.count { bars[bar].done = done } }
+    }
+
+    func setDetail(_ bar: Int?, _ detail: String) {
+        guard let bar else { return }
+        lock.withLock { if bar < bars.count { bars[bar].detail = detail } }
     }
 
     func endBar(_ bar: Int?) {
@@ -125,6 +132,7 @@ public final class ProgressDisplay: @unchecked Sendable {
         let fraction = bar.total > 0 ? Double(bar.done) / Double(bar.total) : 1
         let filled = Int(fraction * Double(width))
         var text = (bar.label.isEmpty ? "" : bar.label + " ") + "▕" + String(repeating: "█", count: filled) + String(repeating: " ", count: width - filled) + "▏ \(bar.done)/\(bar.total)"
+        if !bar.detail.isEmpty { text += "  " + bar.detail }
         let elapsed = Double(now - bar.start) / 1e9
         if bar.done > 0 && bar.done < bar.total {
             text += String(format: "  %.0f s left", elapsed / Double(bar.done) * Double(bar.total - bar.done))

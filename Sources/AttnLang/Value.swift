@@ -15,6 +15,10 @@ public enum Value {
     case tree(TensorTree)
     case function(Closure)
     case builtin(Builtin)
+    /// A trainable model or module (a reference: `fit` updates its weights in place).
+    case model(Model)
+    /// A synthetic task's seeded batch generator (gp, copy_task, recall, listops).
+    case task(any TrainingTask)
     /// A tensor on an autodiff tape, inside `grad(f, ...)`: operations on it are recorded.
     case tracked(TrackedTensor)
 
@@ -31,6 +35,8 @@ public enum Value {
         case .record: return "record"
         case .tensor, .tracked: return "tensor"
         case .tree: return "tree"
+        case .model: return "model"
+        case .task: return "task"
         case .function, .builtin: return "function"
         }
     }
@@ -46,7 +52,7 @@ public enum Value {
 
     public var isCallable: Bool {
         switch self {
-        case .function, .builtin: return true
+        case .function, .builtin, .model: return true
         default: return false
         }
     }

@@ -62,6 +62,7 @@ final class Completer: @unchecked Sendable {
         case let .record(r)?: return r.keys
         case let .tensor(_, stats)?: return Interpreter.tensorMembers + (stats?.keys ?? [])
         case .tree?: return Interpreter.treeMembers
+        case .model?: return Interpreter.modelMembers
         default: return []
         }
     }

@@ -4,7 +4,7 @@ import AttnKernels
 // a one-line summary and a longer doc; calls are bound and type-checked here, from the
 // signature, before the implementation runs. The evaluator reaches kernels only through this.
 public indirect enum ParamType {
-    case any, number, int, bool, string, tensor, list, record, function, tree
+    case any, number, int, bool, string, tensor, list, record, function, tree, model, task
     case tensorOrNumber, tensorOrList
     /// A size: an int, or a function of N returning one (e.g. `depth=log`).
     case size
@@ -23,6 +23,8 @@ public indirect enum ParamType {
         case .record: return "record"
         case .function: return "function"
         case .tree: return "tree"
+        case .model: return "model"
+        case .task: return "task"
         case .tensorOrNumber: return "tensor|number"
         case .tensorOrList: return "tensor|list"
         case .size: return "int|fn(n)"
@@ -38,7 +40,7 @@ public indirect enum ParamType {
         case (.int, .float(let f)): return f.rounded() == f && Swift.abs(f) < 9e15
         case (.bool, .bool), (.string, .string), (.tensor, .tensor), (.list, .list), (.record, .record): return true
         case (.function, .function), (.function, .builtin): return true
-        case (.tree, .tree): return true
+        case (.tree, .tree), (.model, .model), (.task, .task): return true
         case (.tensor, .tracked), (.tensorOrNumber, .tracked), (.tensorOrList, .tracked): return true
         case (.tensorOrNumber, .tensor), (.tensorOrNumber, .int), (.tensorOrNumber, .float): return true
         case (.tensorOrList, .tensor), (.tensorOrList, .list): return true
@@ -209,6 +211,7 @@ public enum Registry {
         ("trees", TreeBuiltins.all),
         ("linear", LinearBuiltins.all),
         ("autodiff", GradBuiltins.all),
+        ("training", ModuleBuiltins.all + TaskBuiltins.all + FitBuiltins.all),
         ("files", FileBuiltins.all),
         ("reports", TableBuiltins.all + PlotBuiltins.all + ProgressBuiltins.all),
         ("timing", TimingBuiltins.all),

@@ -1,0 +1,132 @@
+import Foundation
+
+// The building blocks of trainable models. A layer holds the names of its parameters in the
+// model's ParameterStore; its forward reads them from the pass's BoundParameters, so the same
+// layer code serves training (on a tape) and inference.
+
+/// x W + b, W [in, out] initialised Gaussian / sqrt(in) (as nn.Linear's scale), b zero.
+public struct LinearLayer: Sendable {
+    public let weight: String, bias: String
+    public let inputs: Int, outputs: Int
+
+    init(_ name: String, _ inputs: Int, _ outputs: Int, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+        guard inputs >= 1, outputs >= 1 else { throw KernelError.invalidArgument("\(name): sizes must be at least 1, got \(inputs) -> \(outputs)") }
+        (self.weight, self.bias, self.inputs, self.outputs) = (name + ".weight", name + ".bias", inputs, outputs)
+        store.add(weight, try Tensor.randn([inputs, outputs], rng: &rng).scalarOp(.mul, 1 / Float(inputs).squareRoot()))
+        store.add(bias, try Tensor(zeros: [outputs]))
+    }
+
+    func callAsFunction(_ x: Tape.Variable, _ p: BoundParameters) throws -> Tape.Variable {
+        guard p.tape.value(x).shape.last == inputs else {
+            throw KernelError.shapeMismatch("linear layer expects \(inputs) input features", p.tape.value(x).shape, [inputs])
+        }
+        return try p.tape.add(try p.tape.matmul(x, try p(weight)), try p(bias))
+    }
+}
+
+public struct LayerNormLayer: Sendable {
+    public let gain: String, bias: String
+
+    init(_ name: String, _ dim: Int, _ store: inout ParameterStore) throws {
+        (gain, bias) = (name + ".weight", name + ".bias")
+        store.add(gain, try Tensor(shape: [dim], repeating: 1))
+        store.add(bias, try Tensor(zeros: [dim]))
+    }
+
+    func callAsFunction(_ x: Tape.Variable, _ p: BoundParameters) throws -> Tape.Variable {
+        try p.tape.layerNorm(x, gain: try p(gain), bias: try p(bias))
+    }
+}
+
+/// Linear layers with GELU between them (none after the last).
+public struct MLPLayer: Sendable {
+    public let layers: [LinearLayer]
+
+    init(_ name: String, _ sizes: [Int], _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+        guard sizes.count >= 2 else { throw KernelError.invalidArgument("\(name): an MLP needs at least two sizes (in, out)") }
+        layers = try (0..<(sizes.count - 1)).map { try LinearLayer("\(name).\($0)", sizes[$0], sizes[$0 + 1], &store, &rng) }
+    }
+
+    func callAsFunction(_ x: Tape.Variable, _ p: BoundParameters) throws -> Tape.Variable {
+        var h = x
+        for (i, layer) in layers.enumerated() {
+            h = try layer(h, p)
+            if i < layers.count - 1 { h = p.tape.gelu(h) }
+        }
+        return h
+    }
+}
+
+/// A table of `count` rows of width `dim`, N(0, 1) initialised (nn.Embedding's default).
+public struct EmbeddingLayer: Sendable {
+    public let table: String
+    public let count: Int
+
+    init(_ name: String, _ count: Int, _ dim: Int, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+        guard count >= 1, dim >= 1 else { throw KernelError.invalidArgument("\(name): sizes must be at least 1") }
+        (table, self.count) = (name + ".weight", count)
+        store.add(table, try Tensor.randn([count, dim], rng: &rng))
+    }
+
+    func callAsFunction(_ indices: [Int], _ p: BoundParameters) throws -> Tape.Variable {
+        if let bad = indices.first(where: { $0 < 0 || $0 >= count }) {
+            throw KernelError.invalidArgument("token \(bad) is outside the embedding's vocabulary 0..<\(count)")
+        }
+        return try p.tape.mixRows(try p(table), RowMix(gather: indices))
+    }
+}
+
+/// A pre-norm Transformer block over a batch of equal-length sequences stacked as rows:
+/// h = x + O(Attn(LN(x))), out = h + MLP(LN(h)). The token mixer is exact multi-head attention
+/// (optionally causal) or Linformer's (keys and values projected along the sequence by E [k, n]).
+public struct TransformerBlock: Sendable {
+    public enum Mixer: String, Sendable, CaseIterable { case dense, linformer }
+    let norm1, norm2: LayerNormLayer
+    let query, key, value, output: LinearLayer
+    let feedForward: MLPLayer
+    let projection: String?
+    public let heads: Int
+    public let mixer: Mixer
+
+    init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0,
+         _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+        guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("heads=\(heads) must divide dim=\(dim)") }
+        norm1 = try LayerNormLayer(name + ".norm1", dim, &store)
+        query = try LinearLayer(name + ".q", dim, dim, &store, &rng)
+        key = try LinearLayer(name + ".k", dim, dim, &store, &rng)
+        value = try LinearLayer(name + ".v", dim, dim, &store, &rng)
+        output = try LinearLayer(name + ".o", dim, dim, &store, &rng)
+        norm2 = try LayerNormLayer(name + ".norm2", dim, &store)
+        feedForward = try MLPLayer(name + ".mlp", [dim, 2 * dim, dim], &store, &rng)
+        (self.heads, self.mixer) = (heads, mixer)
+        if mixer == .linformer {
+            guard sequence >= 1, projected >= 1 else { throw KernelError.invalidArgument("linformer needs the sequence length and k") }
+            projection = name + ".E"
+            store.add(name + ".E", try Tensor.randn([projected, sequence], rng: &rng).scalarOp(.mul, 1 / Float(sequence).squareRoot()))
+        } else {
+            projection = nil
+        }
+    }
+
+    /// x: [blocks * n, dim].
+    func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters) throws -> Tape.Variable {
+        let t = p.tape
+        let normed = try norm1(x, p)
+        var k = try key(normed, p), v = try value(normed, p)
+        if let projection {
+            // E k per sequence: keys and values shrink from n to `projected` rows.
+            let n = t.value(x).shape[0] / blocks
+            var ks = [Tape.Variable](), vs = [Tape.Variable]()
+            for b in 0..<blocks {
+                let rows = RowMix(gather: Array((b * n)..<((b + 1) * n)))
+                ks.append(try t.matmul(try p(projection), try t.mixRows(k, rows)))
+                vs.append(try t.matmul(try p(projection), try t.mixRows(v, rows)))
+            }
+            k = try t.stackRows(ks)
+            v = try t.stackRows(vs)
+        }
+        let mixed = try t.blockAttention(try query(normed, p), k, v, blocks: blocks, options: AttentionOptions(causal: causal, heads: heads))
+        let h = try t.add(x, try output(mixed, p))
+        return try t.add(h, try feedForward(try norm2(h, p), p))
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// A Transformer encoder over token sequences: token + learned position embeddings, pre-norm
+/// blocks, a final LayerNorm, then a linear head on every token (copy, recall) or on the mean
+/// of the tokens (classification: ListOps).
+public struct SequenceTransformer: Architecture {
+    public let vocabulary: Int, classes: Int, dim: Int, heads: Int, maxLength: Int
+    public let mixer: TransformerBlock.Mixer
+    public let projected: Int
+    let tokens: EmbeddingLayer, positions: EmbeddingLayer
+    let blocks: [TransformerBlock]
+    let norm: LayerNormLayer
+    let head: LinearLayer
+
+    public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
+                            mixer: TransformerBlock.Mixer, projected: Int, seed: UInt64) throws -> Model {
+        guard (0...32).contains(layers), (1...4096).contains(dim), (1...65_536).contains(maxLength) else {
+            throw KernelError.invalidArgument("transformer: layers 0-32, dim 1-4096 and length 1-65536, got \(layers), \(dim), \(maxLength)")
+        }
+        var store = ParameterStore(), rng = Xoshiro256(seed: seed)
+        let tokens = try EmbeddingLayer("tokens", vocabulary, dim, &store, &rng)
+        let positions = try EmbeddingLayer("positions", maxLength, dim, &store, &rng)
+        let blocks = try (0..<layers).map {
+            try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, &store, &rng)
+        }
+        let norm = try LayerNormLayer("norm", dim, &store)
+        let head = try LinearLayer("head", dim, classes, &store, &rng)
+        let architecture = SequenceTransformer(vocabulary: vocabulary, classes: classes, dim: dim, heads: heads, maxLength: maxLength,
+                                               mixer: mixer, projected: projected, tokens: tokens, positions: positions,
+                                               blocks: blocks, norm: norm, head: head)
+        return Model(architecture, parameters: store)
+    }
+
+    public var kind: String { "transformer" }
+    public var summary: String {
+        let attention = mixer == .linformer ? "linformer k=\(projected)" : "dense"
+        return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
+    }
+
+    public func check(_ task: TrainingTask) throws {
+        guard let taskVocabulary = task.vocabulary, let taskClasses = task.classes else {
+            throw KernelError.invalidArgument("\(task.name) is a regression task; a transformer over tokens needs a token task (copy_task, recall, listops); for gp use retreever(...), perceiver_io(...) or np(...)")
+        }
+        guard taskVocabulary <= vocabulary, taskClasses <= classes else {
+            throw KernelError.invalidArgument("\(task.name) needs vocab >= \(taskVocabulary) and classes >= \(taskClasses); the model has \(vocabulary) and \(classes)")
+        }
+        let fits = mixer == .linformer ? task.length == maxLength : task.length <= maxLength
+        guard fits else {
+            throw KernelError.invalidArgument("\(task.name) has sequences of \(task.length) tokens; the model takes " +
+                                              (mixer == .linformer ? "exactly" : "at most") + " length=\(maxLength)")
+        }
+    }
+
+    public func pass(_ batch: TaskBatch, _ p: BoundParameters, training: Bool, rng: inout Xoshiro256) throws -> PassResult {
+        guard case let .sequences(ids, length, count, targets, perToken) = batch else {
+            throw KernelError.invalidArgument("a transformer needs a token task")
+        }
+        let t = p.tape
+        let positionIds = (0..<(count * length)).map { $0 % length }
+        var x = try t.add(try tokens(ids, p), try positions(positionIds, p))
+        for block in blocks { x = try block(x, blocks: count, p) }
+        x = try norm(x, p)
+        if !perToken {
+            // Mean over each sequence's tokens.
+            var pool = RowMix()
+            for b in 0..<count { pool.appendRow((0..<length).map { (b * length + $0, 1 / Float(length)) }) }
+            x = try t.mixRows(x, pool)
+        }
+        let loss = try t.crossEntropy(try head(x, p), targets: targets)
+        let scored = targets.filter { $0 >= 0 }.count
+        return PassResult(loss: loss.loss, metricSum: Double(loss.correct.filter { $0 }.count), metricCount: scored,
+                          tokensPerQuery: Double(mixer == .linformer ? projected : length))
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+/// One batch of a synthetic task. Sequence tasks stack `count` sequences of `length` tokens;
+/// regression tasks stack `count` functions, each with its context and target points.
+public enum TaskBatch: Sendable {
+    /// targets: one class per token (-1 where the task does not score) when `perToken`, else one per sequence.
+    case sequences(tokens: [Int], length: Int, count: Int, targets: [Int], perToken: Bool)
+    /// context: (x, y) pairs; targets: x and y.
+    case regression(contextX: [Float], contextY: [Float], contextCount: Int, targetX: [Float], targetY: [Float], targetCount: Int, count: Int)
+
+    public var count: Int {
+        switch self {
+        case let .sequences(_, _, count, _, _), let .regression(_, _, _, _, _, _, count): return count
+        }
+    }
+}
+
+/// A seeded generator of batches, and what a model for it must produce.
+public protocol TrainingTask: Sendable {
+    var name: String { get }
+    /// A one-line description with its sizes.
+    var summary: String { get }
+    /// Vocabulary and classes for sequence tasks (nil for regression).
+    var vocabulary: Int? { get }
+    var classes: Int? { get }
+    /// Tokens per sequence, or context points per function.
+    var length: Int { get }
+    /// The metric evaluate() reports: "accuracy" or "log_likelihood".
+    var metric: String { get }
+    func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch
+}

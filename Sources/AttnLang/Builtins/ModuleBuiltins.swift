@@ -1,0 +1,132 @@
+import AttnKernels
+
+// Trainable models as values: building blocks (linear, mlp, layernorm, embed), task models
+// (transformer for token tasks; np, retreever and perceiver_io for gp), their weights and
+// safetensors files (docs/language.md, "Training").
+enum ModuleBuiltins {
+    static func model(_ args: Arguments, _ name: String = "model") throws -> Model {
+        guard case let .model(m) = args[name] else { throw BuiltinError(message: "`\(name)` must be a model, got \(args[name].typeName)") }
+        return m
+    }
+
+    static func positive(_ args: Arguments, _ name: String) throws -> Int {
+        let n = try args.int(name)
+        guard n >= 1 else { throw BuiltinError(message: "`\(name)` must be at least 1, got \(n)") }
+        return n
+    }
+
+    static let architectureParams: [Param] = [
+        .optional("dim", .int, .int(64)), .optional("layers", .int, .int(2)), .optional("heads", .int, .int(4)),
+    ]
+
+    static func neuralProcess(_ retrieval: NeuralProcess.Retrieval, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let extra = { (name: String, fallback: Double) throws -> Float in
+            args.builtin.params.contains { $0.name == name } ? Float(try args.double(name)) : Float(fallback)
+        }
+        let model = try NeuralProcess.make(
+            retrieval: retrieval, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
+            latents: retrieval == .perceiver ? try positive(args, "latents") : 1, leaf: retrieval == .tca ? try positive(args, "leaf") : 1,
+            lambdaCA: try extra("lambda_ca", 1), lambdaRL: try extra("lambda_rl", 1), entropy: try extra("entropy", 0.01),
+            seed: try args.seed(interp))
+        return .model(model)
+    }
+
+    static let npDoc = """
+    Context points (x, y) go through an MLP and `layers` pre-norm Transformer blocks; each target \\
+    x through an MLP; the head outputs a Gaussian (mean, 0.1 + 0.9 softplus(scale)). Train with \\
+    fit(m, gp(...)); evaluate reports the targets' mean log-likelihood and the tokens per query.
+    """
+
+    static let all: [Builtin] = [
+        Builtin("linear", [.required("inputs", .int), .required("outputs", .int), .optional("seed", .optional(.int))],
+                summary: "A linear layer x W + b (W Gaussian / sqrt(inputs), b zero); call it as m(x).") { args, interp in
+            .model(try LinearModule.make(inputs: try positive(args, "inputs"), outputs: try positive(args, "outputs"), seed: try args.seed(interp)))
+        },
+        Builtin("mlp", [.required("sizes", .list), .optional("seed", .optional(.int))],
+                summary: "Linear layers of the given sizes with GELU between them, e.g. mlp([2, 64, 1]).") { args, interp in
+            guard case let .list(items) = args["sizes"] else { throw BuiltinError(message: "`sizes` must be a list of ints") }
+            let sizes = try items.map { item -> Int in
+                guard case let .int(n) = item, n >= 1 else { throw BuiltinError(message: "`sizes` must hold ints of at least 1, got \(Format.inline(item))") }
+                return n
+            }
+            return .model(try MLPModule.make(sizes: sizes, seed: try args.seed(interp)))
+        },
+        Builtin("layernorm", [.required("dim", .int)],
+                summary: "Layer normalisation over the last axis with a learned gain (1) and bias (0).") { args, _ in
+            .model(try LayerNormModule.make(dim: try positive(args, "dim")))
+        },
+        Builtin("embed", [.required("count", .int), .required("dim", .int), .optional("seed", .optional(.int))],
+                summary: "An embedding table: m(ids) maps a tensor of token ids to rows of width dim.") { args, interp in
+            .model(try EmbeddingModule.make(count: try positive(args, "count"), dim: try positive(args, "dim"), seed: try args.seed(interp)))
+        },
+        Builtin("transformer", [.optional("task", .optional(.task)), .optional("vocab", .optional(.int)), .optional("classes", .optional(.int)),
+                                .optional("length", .optional(.int))] + architectureParams +
+                               [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("seed", .optional(.int))],
+                summary: "A Transformer encoder for token tasks (copy_task, recall, listops); vocab, classes and length default to the task's.",
+                doc: """
+                Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \\
+                a GELU MLP of width 2 dim), a final LayerNorm and a linear head on every token (copy, \\
+                recall) or on the mean token (listops). attention="linformer" projects keys and values \\
+                along the sequence to k rows (Linformer; the length is then fixed).
+                """) { args, interp in
+            var task: (any TrainingTask)?
+            if case let .task(t) = args["task"] { task = t }
+            func size(_ name: String, _ fromTask: Int?) throws -> Int {
+                if let n = try args.optionalInt(name) {
+                    guard n >= 1 else { throw BuiltinError(message: "`\(name)` must be at least 1, got \(n)") }
+                    return n
+                }
+                guard let fromTask else { throw BuiltinError(message: "`\(name)` is needed when no task is given", notes: ["help: transformer(copy_task(len=16, vocab=8)) takes the sizes from the task"]) }
+                return fromTask
+            }
+            let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
+            let model = try SequenceTransformer.make(
+                vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
+                layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
+                mixer: mixer, projected: try positive(args, "k"), seed: try args.seed(interp))
+            if let task { try model.architecture.check(task) }
+            return .model(model)
+        },
+        Builtin("np", architectureParams + [.optional("seed", .optional(.int))],
+                summary: "An attentive Neural Process for gp: targets cross-attend to every context point (the dense baseline).",
+                doc: npDoc) { args, interp in try neuralProcess(.ca, args, interp) },
+        Builtin("retreever", architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
+                                                   .optional("lambda_rl", .number, .float(1)), .optional("entropy", .number, .float(0.01)),
+                                                   .optional("seed", .optional(.int))],
+                summary: "ReTreever: a Neural Process whose targets read the context by Tree Cross Attention (log N + leaf tokens).",
+                doc: npDoc + """
+
+                The context is ordered by x into a binary tree of leaves of `leaf` points (context size = \\
+                leaf * 2^k); node summaries are means. Training loss: the TCA path's NLL + lambda_ca * \\
+                the full cross-attention path's NLL + lambda_rl * REINFORCE (reward: minus each target's \\
+                NLL, centred by the batch mean; entropy bonus `entropy`). Descents are sampled while \\
+                training and greedy in evaluate.
+                """) { args, interp in try neuralProcess(.tca, args, interp) },
+        Builtin("perceiver_io", architectureParams + [.optional("latents", .int, .int(16)), .optional("seed", .optional(.int))],
+                summary: "Perceiver IO as a Neural Process: `latents` learned vectors read the context, targets read the latents.",
+                doc: npDoc) { args, interp in try neuralProcess(.perceiver, args, interp) },
+        Builtin("params", [.required("model", .model)],
+                summary: "The model's weights as a record {name: tensor}, in creation order (copies).") { args, _ in
+            let m = try model(args)
+            return .record(Record(m.parameters.names.compactMap { name in m.parameters[name].map { (name, .tensor($0)) } }))
+        },
+        Builtin("save_weights", [.required("model", .model), .required("path", .string)],
+                summary: "Write the model's weights to a .safetensors file (F32; PyTorch reads it with safetensors.torch.load_file).") { args, interp in
+            let m = try model(args), path = try args.string("path")
+            let tensors = m.parameters.names.compactMap { name in m.parameters[name].map { (name, $0) } }
+            try Safetensors.write(tensors, metadata: ["format": "pt", "attn_model": m.architecture.summary], path: FileBuiltins.resolve(path, interp))
+            return .string(path)
+        },
+        Builtin("load_weights", [.required("model", .model), .required("path", .string)],
+                summary: "Load weights from a .safetensors file into the model (names and shapes must match); returns the model.",
+                doc: "F32, F64, F16 and BF16 are read. Nothing changes unless every parameter is present with its shape.") { args, interp in
+            let m = try model(args), path = try args.string("path")
+            do {
+                try m.load(try Safetensors.read(path: FileBuiltins.resolve(path, interp)))
+            } catch let e as KernelError {
+                throw BuiltinError(message: "load_weights(`\(path)`): \(e.description)", notes: ["help: params(m) lists the names and shapes the model expects"])
+            }
+            return .model(m)
+        },
+    ]
+}

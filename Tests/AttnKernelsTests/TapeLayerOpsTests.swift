@@ -1,0 +1,51 @@
+import AttnKernels
+import XCTest
+
+/// The layer, row and loss operations of training, against finite differences (TapeTests.check).
+extension TapeTests {
+    func testLayerNormAndGelu() throws {
+        let x = try random([4, 7], seed: 21), gain = try random([7], seed: 22), bias = try random([7], seed: 23)
+        try check("layernorm", [x, gain, bias]) { t, v in try t.layerNorm(v[0], gain: v[1], bias: v[2]) }
+        try check("gelu", [x]) { t, v in t.gelu(v[0]) }
+    }
+
+    func testRowOperations() throws {
+        let x = try random([5, 3], seed: 24)
+        var mix = RowMix(gather: [4, 0, 4])
+        mix.appendRow([(1, 0.5), (2, 0.25), (4, 0.25)])
+        try check("mixRows", [x]) { t, v in try t.mixRows(v[0], mix) }
+        try check("tileRows", [x]) { t, v in try t.tileRows(v[0], times: 3) }
+        try check("columns", [x]) { t, v in try t.columns(v[0], 1..<3) }
+        let tape = Tape()
+        XCTAssertThrowsError(try tape.mixRows(tape.leaf(x), RowMix(gather: [5])))
+    }
+
+    func testBlockAndGroupedAttention() throws {
+        let q = try random([6, 4], seed: 25), k = try random([9, 4], seed: 26), v = try random([9, 2], seed: 27)
+        try check("block attention", [q, k, v]) { t, x in try t.blockAttention(x[0], x[1], x[2], blocks: 3) }
+        // Block attention equals attention per block.
+        let tape = Tape()
+        let whole = tape.value(try tape.blockAttention(tape.leaf(q), tape.leaf(k), tape.leaf(v), blocks: 3))
+        let second = try Attention.forward(q: try q.rows(2, 2), k: try k.rows(3, 3), v: try v.rows(3, 3)).0
+        XCTAssertEqual(try whole.rows(2, 2).data, second.data)
+        let kv = try random([9, 4], seed: 28)
+        let valid = [true, true, false, true, true, true, false, true, true]
+        try check("grouped attention", [try random([3, 4], seed: 29), kv]) { t, x in try t.groupedAttention(x[0], x[1], group: 3, valid: valid) }
+    }
+
+    func testLosses() throws {
+        let logits = try random([4, 5], seed: 30)
+        try check("cross-entropy", [logits]) { t, v in try t.crossEntropy(v[0], targets: [2, -1, 0, 4]).loss }
+        let tape = Tape()
+        let ce = try tape.crossEntropy(tape.leaf(try Tensor(shape: [1, 2], data: [0, 0])), targets: [1])
+        XCTAssertEqual(ce.perRow[0], logf(2), accuracy: 1e-6)
+        let outputs = try random([5, 2], seed: 31)
+        try check("gaussian nll", [outputs]) { t, v in try t.gaussianNLL(v[0], targets: [0.5, -1, 0.2, 2, 0]).loss }
+        // sigma = 0.1 + 0.9 * softplus(0) at mean 0, target 0: log sigma + log(2 pi) / 2.
+        let nll = try tape.gaussianNLL(tape.leaf(try Tensor(shape: [1, 2], data: [0, 0])), targets: [0])
+        XCTAssertEqual(nll.perRow[0], logf(0.1 + 0.9 * logf(2)) + 0.9189385, accuracy: 1e-5)
+        try check("policy gradient", [try random([3, 4], seed: 32), try random([6, 4], seed: 33)]) { t, v in
+            try t.policyGradient(v[0], v[1], choices: 2, chosen: [1, 0, 1], advantage: [0.5, -1, 2], entropyWeight: 0.1)
+        }
+    }
+}
