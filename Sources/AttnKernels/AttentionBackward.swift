@@ -33,31 +33,51 @@ extension Attention {
         var gradients = AttentionGradients(q: try Tensor(zeros: [m, dim]), k: try Tensor(zeros: [n, dim]), v: try Tensor(zeros: [n, dimV]))
         guard m > 0, n > 0 else { return gradients }
         guard dim > 0, dimV > 0 else { throw KernelError.invalidArgument("attention backward needs q, k and v with at least one column") }
-        var rowStats = [Float](repeating: 0, count: 2 * heads * m)  // lse, then D, per (head, row)
-        try MemoryLimit.reserve(rowStats.count)
+        let m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8
+        // lse then D per (head, row), rows padded to a multiple of 8 for SIMD loads.
+        var rowStats = [Float](repeating: 0, count: 2 * heads * m8)
+        // Transposed copies (one row per column, padded to 8): scores and products for 8 rows
+        // or keys at a time are then contiguous SIMD8 loads.
+        let qT = try transposedPadded(q, m8), kT = try transposedPadded(k, n8)
+        let vT = try transposedPadded(v, n8), gT = try transposedPadded(gradOut, m8)
 
         q.data.withUnsafeBufferPointer { qb in
         k.data.withUnsafeBufferPointer { kb in
         v.data.withUnsafeBufferPointer { vb in
         out.data.withUnsafeBufferPointer { ob in
         gradOut.data.withUnsafeBufferPointer { gb in
+        qT.withUnsafeBufferPointer { qtb in
+        kT.withUnsafeBufferPointer { ktb in
+        vT.withUnsafeBufferPointer { vtb in
+        gT.withUnsafeBufferPointer { gtb in
         rowStats.withUnsafeMutableBufferPointer { sb in
         gradients.q.data.withUnsafeMutableBufferPointer { dqb in
         gradients.k.data.withUnsafeMutableBufferPointer { dkb in
         gradients.v.data.withUnsafeMutableBufferPointer { dvb in
             // Every buffer is non-empty here (m, n, dim, dimV >= 1).
             guard let q = qb.baseAddress, let k = kb.baseAddress, let v = vb.baseAddress, let o = ob.baseAddress, let g = gb.baseAddress,
+                  let qt = qtb.baseAddress, let kt = ktb.baseAddress, let vt = vtb.baseAddress, let gt = gtb.baseAddress,
                   let s = sb.baseAddress, let dq = dqb.baseAddress, let dk = dkb.baseAddress, let dv = dvb.baseAddress else { return }
-            let io = BackwardIO(q: q, k: k, v: v, out: o, gradOut: g, stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
+            let io = BackwardIO(q: q, k: k, v: v, out: o, gradOut: g, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
+                                stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
             let queryBlocks = (m + backwardBlock - 1) / backwardBlock, keyBlocks = (n + backwardBlock - 1) / backwardBlock
             Parallel.forEach(chunks: heads * queryBlocks) { io.rowStatistics(head: $0 / queryBlocks, block: $0 % queryBlocks) }
             if Cancellation.isRequested { return }
             Parallel.forEach(chunks: heads * keyBlocks) { io.keyGradients(head: $0 / keyBlocks, block: $0 % keyBlocks) }
             if Cancellation.isRequested { return }
             Parallel.forEach(chunks: heads * queryBlocks) { io.queryGradients(head: $0 / queryBlocks, block: $0 % queryBlocks) }
-        }}}}}}}}}
+        }}}}}}}}}}}}}
         try Cancellation.check()
         return gradients
+    }
+
+    /// x [rows, cols] as [cols, paddedRows] (zero padding).
+    static func transposedPadded(_ x: Tensor, _ paddedRows: Int) throws -> [Float] {
+        let (rows, cols) = (x.shape[0], x.shape[1])
+        try MemoryLimit.reserve(cols * paddedRows)
+        var out = [Float](repeating: 0, count: cols * paddedRows)
+        for r in 0..<rows { for c in 0..<cols { out[c * paddedRows + r] = x.data[r * cols + c] } }
+        return out
     }
 
     /// The forward's argument checks, shared so the backward rejects exactly what the forward does.
@@ -89,74 +109,115 @@ struct BackwardPlan {
 }
 
 private struct BackwardIO: @unchecked Sendable {
+    typealias V = SIMD8<Float>
     let q, k, v, out, gradOut: UnsafePointer<Float>
+    /// Transposed inputs: column c of q is qT[c * m8 ..< c * m8 + m] (and likewise k, v with n8, dO with m8).
+    let qT, kT, vT, gT: UnsafePointer<Float>
+    let m8, n8: Int
     let stats, dq, dk, dv: UnsafeMutablePointer<Float>
     let plan: BackwardPlan
+    static let log2e: Float = 1.442695041
 
-    func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        var sum: Float = 0
-        for c in 0..<count { sum += a[c] * b[c] }
-        return sum
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    func lse(_ head: Int) -> UnsafeMutablePointer<Float> { stats + head * m8 }
+    func delta(_ head: Int) -> UnsafeMutablePointer<Float> { stats + (plan.heads + head) * m8 }
+
+    /// Lanes of the 8 indices from `first` that are below `end`.
+    @inline(__always) func lanes(_ first: Int, below end: Int) -> SIMDMask<SIMD8<Int32>> {
+        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first) .< SIMD8<Int32>(repeating: Int32(end))
     }
 
-    func score(head: Int, row: Int, key: Int) -> Float {
-        let hd = plan.headDim
-        return plan.scale * dot(q + row * plan.dim + head * hd, k + key * plan.dim + head * hd, hd)
+    /// Lanes of the 8 indices from `first` that are at least `start`.
+    @inline(__always) func lanes(_ first: Int, from start: Int) -> SIMDMask<SIMD8<Int32>> {
+        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first) .>= SIMD8<Int32>(repeating: Int32(start))
     }
 
-    func lse(_ head: Int, _ row: Int) -> Float { stats[head * plan.m + row] }
-    func delta(_ head: Int, _ row: Int) -> Float { stats[(plan.heads + head) * plan.m + row] }
+    /// Scaled scores of one row of `a` (row-major, its head's columns at `a`) against 8 columns
+    /// of a transposed matrix starting at column `first`.
+    @inline(__always) func scores(_ a: UnsafePointer<Float>, _ transposed: UnsafePointer<Float>, stride: Int, first: Int, count: Int) -> V {
+        var s = V()
+        for c in 0..<count { s.addProduct(V(repeating: a[c]), load(transposed + c * stride + first)) }
+        return s
+    }
 
-    /// Pass 0: each row's log-sum-exp of its scores, and D = dO . O over the head's columns.
+    /// Pass 0: each row's log-sum-exp of its scores (lane-wise online softmax), and D = dO . O.
     func rowStatistics(head: Int, block: Int) {
         let start = block * Attention.backwardBlock, end = min(plan.m, start + Attention.backwardBlock)
-        let hdv = plan.headDimV
+        let hd = plan.headDim, hdv = plan.headDimV
+        let scaleLog2 = plan.scale * BackwardIO.log2e
+        let kHead = kT + head * hd * n8
         for row in start..<end {
-            var maximum = -Float.infinity
-            for key in 0..<plan.keyEnd(row: row) { maximum = max(maximum, score(head: head, row: row, key: key)) }
-            var sum: Float = 0
-            for key in 0..<plan.keyEnd(row: row) { sum += exp(score(head: head, row: row, key: key) - maximum) }
-            stats[head * plan.m + row] = maximum + log(sum)
+            let qRow = q + row * plan.dim + head * hd
+            let keyEnd = plan.keyEnd(row: row)
+            var maximum = V(repeating: -1e30), sum = V()
+            for first in stride(from: 0, to: keyEnd, by: 8) {
+                let s = (scores(qRow, kHead, stride: n8, first: first, count: hd) * scaleLog2)
+                    .replacing(with: -.infinity, where: .!lanes(first, below: keyEnd))
+                let next = pointwiseMax(maximum, s)
+                sum = sum * FastExp.exp2(maximum - next) + FastExp.exp2(s - next)
+                maximum = next
+            }
+            let top = maximum.max()
+            let total = (sum * FastExp.exp2(maximum - V(repeating: top))).sum()
+            lse(head)[row] = (top + log2(total)) / BackwardIO.log2e
+            var d: Float = 0
             let offset = row * plan.dimV + head * hdv
-            stats[(plan.heads + head) * plan.m + row] = dot(gradOut + offset, out + offset, hdv)
+            for c in 0..<hdv { d += gradOut[offset + c] * out[offset + c] }
+            delta(head)[row] = d
         }
     }
 
-    /// Pass A: dk and dv for one block of keys, summed over every query that sees them.
+    /// Pass A: dk and dv for one block of keys, summed over every query (8 at a time) that sees them.
     func keyGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, end = min(plan.n, start + Attention.backwardBlock)
         let hd = plan.headDim, hdv = plan.headDimV
+        let qHead = qT + head * hd * m8, gHead = gT + head * hdv * m8
+        let lseRow = lse(head), deltaRow = delta(head)
+        let accumulators = UnsafeMutablePointer<V>.allocate(capacity: hd + hdv)
+        defer { accumulators.deallocate() }
+        let log2e = V(repeating: BackwardIO.log2e), scale = V(repeating: plan.scale)
         for key in start..<end {
-            let dkRow = dk + key * plan.dim + head * hd, dvRow = dv + key * plan.dimV + head * hdv
-            let vRow = v + key * plan.dimV + head * hdv
-            for row in (plan.causal ? key : 0)..<plan.m {
-                let p = exp(score(head: head, row: row, key: key) - lse(head, row))
-                let gRow = gradOut + row * plan.dimV + head * hdv
-                for c in 0..<hdv { dvRow[c] += p * gRow[c] }
-                let dS = p * (dot(gRow, vRow, hdv) - delta(head, row))
-                let qRow = q + row * plan.dim + head * hd
-                let factor = plan.scale * dS
-                for c in 0..<hd { dkRow[c] += factor * qRow[c] }
+            accumulators.initialize(repeating: V(), count: hd + hdv)
+            let kRow = k + key * plan.dim + head * hd, vRow = v + key * plan.dimV + head * hdv
+            let firstRow = plan.causal ? key / 8 * 8 : 0
+            for first in stride(from: firstRow, to: plan.m, by: 8) {
+                var valid = lanes(first, below: plan.m)
+                if plan.causal { valid = valid .& lanes(first, from: key) }
+                let s = scores(kRow, qHead, stride: m8, first: first, count: hd) * scale
+                let p = FastExp.exp2((s - load(lseRow + first)) * log2e).replacing(with: 0, where: .!valid)
+                let dP = scores(vRow, gHead, stride: m8, first: first, count: hdv)
+                let dS = p * (dP - load(deltaRow + first)) * scale
+                for c in 0..<hdv { accumulators[hd + c].addProduct(p, load(gHead + c * m8 + first)) }
+                for c in 0..<hd { accumulators[c].addProduct(dS, load(qHead + c * m8 + first)) }
             }
+            for c in 0..<hd { dk[key * plan.dim + head * hd + c] = accumulators[c].sum() }
+            for c in 0..<hdv { dv[key * plan.dimV + head * hdv + c] = accumulators[hd + c].sum() }
         }
     }
 
-    /// Pass B: dq for one block of queries, summed over every key they see.
+    /// Pass B: dq for one block of queries, summed over every key (8 at a time) they see.
     func queryGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, end = min(plan.m, start + Attention.backwardBlock)
         let hd = plan.headDim, hdv = plan.headDimV
+        let kHead = kT + head * hd * n8, vHead = vT + head * hdv * n8
+        let accumulators = UnsafeMutablePointer<V>.allocate(capacity: hd)
+        defer { accumulators.deallocate() }
+        let log2e = V(repeating: BackwardIO.log2e), scale = V(repeating: plan.scale)
         for row in start..<end {
-            let dqRow = dq + row * plan.dim + head * hd
-            let gRow = gradOut + row * plan.dimV + head * hdv
-            for key in 0..<plan.keyEnd(row: row) {
-                let p = exp(score(head: head, row: row, key: key) - lse(head, row))
-                let dS = p * (dot(gRow, v + key * plan.dimV + head * hdv, hdv) - delta(head, row))
-                let kRow = k + key * plan.dim + head * hd
-                let factor = plan.scale * dS
-                for c in 0..<hd { dqRow[c] += factor * kRow[c] }
+            accumulators.initialize(repeating: V(), count: hd)
+            let qRow = q + row * plan.dim + head * hd, gRow = gradOut + row * plan.dimV + head * hdv
+            let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
+            let keyEnd = plan.keyEnd(row: row)
+            for first in stride(from: 0, to: keyEnd, by: 8) {
+                let s = scores(qRow, kHead, stride: n8, first: first, count: hd) * scale
+                let p = FastExp.exp2((s - rowLse) * log2e).replacing(with: 0, where: .!lanes(first, below: keyEnd))
+                let dS = p * (scores(gRow, vHead, stride: n8, first: first, count: hdv) - rowDelta) * scale
+                for c in 0..<hd { accumulators[c].addProduct(dS, load(kHead + c * n8 + first)) }
             }
+            for c in 0..<hd { dq[row * plan.dim + head * hd + c] = accumulators[c].sum() }
         }
     }
 }

@@ -4,22 +4,22 @@
 // Inputs below -126 (including -inf, used for masked keys) give exactly 0.
 public enum FastExp {
     // Taylor coefficients of 2^f = e^(f ln 2): (ln 2)^i / i!.
-    static let c1: Float = 0.693147182
-    static let c2: Float = 0.240226507
-    static let c3: Float = 0.0555041087
-    static let c4: Float = 0.00961812911
-    static let c5: Float = 0.00133335581
-    static let c6: Float = 0.000154035304
-    static let c7: Float = 0.0000152527338
+    @usableFromInline static let c1: Float = 0.693147182
+    @usableFromInline static let c2: Float = 0.240226507
+    @usableFromInline static let c3: Float = 0.0555041087
+    @usableFromInline static let c4: Float = 0.00961812911
+    @usableFromInline static let c5: Float = 0.00133335581
+    @usableFromInline static let c6: Float = 0.000154035304
+    @usableFromInline static let c7: Float = 0.0000152527338
 
     /// 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer, which then
     /// sits in the low mantissa bits. Plain vector adds and integer ops instead of the standard
     /// library's generic rounding and conversion, which do not vectorise.
-    static let roundingShifter: Float = 12_582_912
+    @usableFromInline static let roundingShifter: Float = 12_582_912
 
     /// 2^x on 8 lanes (one AVX2 register; the softmax loops run on SIMD8 so that the compiler
     /// keeps whole registers instead of splitting SIMD16 across a call).
-    @inline(__always)
+    @_transparent
     public static func exp2(_ x: SIMD8<Float>) -> SIMD8<Float> {
         typealias V = SIMD8<Float>
         let low = V(repeating: -126), high = V(repeating: 127)

@@ -49,22 +49,34 @@ extension Tape {
         }
     }
 
-    /// GELU, tanh approximation (PyTorch's approximate="tanh").
+    /// GELU, tanh approximation (PyTorch's approximate="tanh"), 8 lanes at a time.
     public func gelu(_ x: Variable) -> Variable {
         let input = value(x)
-        let k: Float = 0.7978845608, c: Float = 0.044715
         var out = input
-        for i in out.data.indices {
-            let v = input.data[i]
-            out.data[i] = 0.5 * v * (1 + tanhf(k * (v + c * v * v * v)))
-        }
+        Tape.geluLanes(input.data) { i, v, t, _ in out.data[i] = 0.5 * v * (1 + t) }
         return record(out) { up, accumulate in
             var d = up
-            for i in d.data.indices {
-                let v = input.data[i], t = tanhf(k * (v + c * v * v * v))
-                d.data[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * c * v * v)
-            }
+            Tape.geluLanes(input.data) { i, v, t, inner in d.data[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * inner }
             try accumulate(x, d)
+        }
+    }
+
+    /// Calls body(i, x_i, tanh(k (x + c x^3)), k (1 + 3 c x^2)) for every element, with tanh from
+    /// the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
+    static func geluLanes(_ data: [Float], _ body: (Int, Float, Float, Float) -> Void) {
+        typealias V = SIMD8<Float>
+        let k: Float = 0.7978845608, c: Float = 0.044715, twoLog2e: Float = 2 * 1.442695041
+        var lanes = V(), i = 0
+        while i < data.count {
+            let width = min(8, data.count - i)
+            for l in 0..<width { lanes[l] = data[i + l] }
+            let u = k * (lanes + c * lanes * lanes * lanes)
+            let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
+            for l in 0..<width {
+                let v = lanes[l]
+                body(i + l, v, t[l], k * (1 + 3 * c * v * v))
+            }
+            i += 8
         }
     }
 }

@@ -81,6 +81,24 @@ enum MathBuiltins {
             if case let .tensor(t, _) = args["x"] { return .tensor(t.map(.log).scalarOp(.div, Float(M_LN2))) }
             return .float(Foundation.log2(try args.double("x")))
         },
+        Builtin("median", [.required("x", .tensorOrList)],
+                summary: "The median of a list of numbers or a 1-D tensor (the mean of the middle two for an even count).") { args, _ in
+            let values = try PlotBuiltins.numbers(args["x"], "`x`").sorted()
+            guard !values.isEmpty else { throw BuiltinError(message: "median of an empty list") }
+            let middle = values.count / 2
+            return .float(values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2)
+        },
+        Builtin("sorted", [.required("x", .list)], summary: "The list's numbers or strings in increasing order (a new list).") { args, _ in
+            guard case let .list(items) = args["x"] else { return .none }
+            if items.allSatisfy({ $0.number != nil }) {
+                return .list(items.sorted { ($0.number ?? 0) < ($1.number ?? 0) })
+            }
+            let strings = try items.map { item -> String in
+                guard case let .string(s) = item else { throw BuiltinError(message: "`sorted` needs all numbers or all strings, found \(item.typeName)") }
+                return s
+            }
+            return .list(strings.sorted().map { .string($0) })
+        },
         Builtin("softmax", [.required("x", .tensor), .optional("axis", .int, .int(-1))],
                 summary: "Softmax along an axis (default the last), numerically stable.") { args, _ in
             .tensor(try args.tensor("x").softmax(axis: try args.int("axis")))

@@ -23,18 +23,25 @@ enum ModuleBuiltins {
         let extra = { (name: String, fallback: Double) throws -> Float in
             args.builtin.params.contains { $0.name == name } ? Float(try args.double(name)) : Float(fallback)
         }
+        var task: (any TrainingTask)?
+        if case let .task(t) = args["task"] { task = t }
         let model = try NeuralProcess.make(
-            retrieval: retrieval, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
+            retrieval: retrieval, task: task, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
             latents: retrieval == .perceiver ? try positive(args, "latents") : 1, leaf: retrieval == .tca ? try positive(args, "leaf") : 1,
             lambdaCA: try extra("lambda_ca", 1), lambdaRL: try extra("lambda_rl", 1), entropy: try extra("entropy", 0.01),
             seed: try args.seed(interp))
         return .model(model)
     }
 
+    static let taskParam = Param.optional("task", .optional(.task))
+
     static let npDoc = """
-    Context points (x, y) go through an MLP and `layers` pre-norm Transformer blocks; each target \\
-    x through an MLP; the head outputs a Gaussian (mean, 0.1 + 0.9 softplus(scale)). Train with \\
-    fit(m, gp(...)); evaluate reports the targets' mean log-likelihood and the tokens per query.
+    Without a task (or with gp): an attentive Neural Process. Context points (x, y) go through an \\
+    MLP and `layers` pre-norm Transformer blocks; each target x through an MLP; the head outputs a \\
+    Gaussian (mean, 0.1 + 0.9 softplus(scale)); the metric is the targets' log-likelihood. With a \\
+    lookup task (copy_task, recall): the context is the task's leading tokens (token + position \\
+    embeddings), every scored position is a query, and the head classifies. evaluate also \\
+    reports the context tokens each query read.
     """
 
     static let all: [Builtin] = [
@@ -87,10 +94,10 @@ enum ModuleBuiltins {
             if let task { try model.architecture.check(task) }
             return .model(model)
         },
-        Builtin("np", architectureParams + [.optional("seed", .optional(.int))],
+        Builtin("np", [taskParam] + architectureParams + [.optional("seed", .optional(.int))],
                 summary: "An attentive Neural Process for gp: targets cross-attend to every context point (the dense baseline).",
                 doc: npDoc) { args, interp in try neuralProcess(.ca, args, interp) },
-        Builtin("retreever", architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
+        Builtin("retreever", [taskParam] + architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
                                                    .optional("lambda_rl", .number, .float(1)), .optional("entropy", .number, .float(0.01)),
                                                    .optional("seed", .optional(.int))],
                 summary: "ReTreever: a Neural Process whose targets read the context by Tree Cross Attention (log N + leaf tokens).",
@@ -102,7 +109,7 @@ enum ModuleBuiltins {
                 NLL, centred by the batch mean; entropy bonus `entropy`). Descents are sampled while \\
                 training and greedy in evaluate.
                 """) { args, interp in try neuralProcess(.tca, args, interp) },
-        Builtin("perceiver_io", architectureParams + [.optional("latents", .int, .int(16)), .optional("seed", .optional(.int))],
+        Builtin("perceiver_io", [taskParam] + architectureParams + [.optional("latents", .int, .int(16)), .optional("seed", .optional(.int))],
                 summary: "Perceiver IO as a Neural Process: `latents` learned vectors read the context, targets read the latents.",
                 doc: npDoc) { args, interp in try neuralProcess(.perceiver, args, interp) },
         Builtin("params", [.required("model", .model)],

@@ -29,6 +29,7 @@ public struct GaussianProcessTask: TrainingTask {
     public var classes: Int? { nil }
     public var length: Int { context }
     public var metric: String { "log_likelihood" }
+    public var lookupContext: Int? { nil }
 
     public func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch {
         let n = context + targets

@@ -20,6 +20,7 @@ public struct ListOpsTask: TrainingTask {
     public var classes: Int? { 10 }
     public var length: Int { sequenceLength }
     public var metric: String { "accuracy" }
+    public var lookupContext: Int? { nil }
 
     public func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch {
         var tokens = [Int](), targets = [Int]()

@@ -20,6 +20,7 @@ public struct CopyTask: TrainingTask {
     public var classes: Int? { symbols + 2 }
     public var length: Int { 2 * copyLength + 1 }
     public var metric: String { "accuracy" }
+    public var lookupContext: Int? { copyLength }
 
     public func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch {
         var tokens = [Int](), targets = [Int]()
@@ -50,6 +51,7 @@ public struct RecallTask: TrainingTask {
     public var classes: Int? { 2 + keys + values }
     public var length: Int { 2 * pairs + 2 }
     public var metric: String { "accuracy" }
+    public var lookupContext: Int? { 2 * pairs }
 
     public func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch {
         var tokens = [Int](), targets = [Int]()

@@ -25,6 +25,9 @@ public protocol TrainingTask: Sendable {
     var classes: Int? { get }
     /// Tokens per sequence, or context points per function.
     var length: Int { get }
+    /// For token tasks a retrieval model can answer: how many leading tokens form the context
+    /// (the scored positions are the queries); nil when the task is not a lookup (listops).
+    var lookupContext: Int? { get }
     /// The metric evaluate() reports: "accuracy" or "log_likelihood".
     var metric: String { get }
     func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch
