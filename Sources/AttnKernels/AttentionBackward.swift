@@ -6,8 +6,9 @@ import Foundation
 //   dv = P^T dO,  dq = s dS k,  dk = s dS^T q
 // Three passes recompute P from q, k and the row log-sum-exp instead of storing it:
 // (0) lse and D per query row; (A) per key block, dk and dv over every query; (B) per query
-// block, dq over every key. Each output row is summed by one chunk in a fixed order, so results
-// are bit-identical for any thread count (FlashAttention-2 uses atomics for dq instead; the
+// block, dq over every key. Each pass works on [64, N] tiles (O(N) scratch per worker) with the
+// packed GEMM micro-kernel for the products and the vectorised exp. Each output row is summed
+// by one chunk in a fixed order, so results are bit-identical for any thread count (FlashAttention-2 uses atomics for dq instead; the
 // second pass over the keys is the price of determinism).
 public struct AttentionGradients {
     public var q: Tensor
@@ -36,29 +37,30 @@ extension Attention {
         let m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8
         // lse then D per (head, row), rows padded to a multiple of 8 for SIMD loads.
         var rowStats = [Float](repeating: 0, count: 2 * heads * m8)
-        // Transposed copies (one row per column, padded to 8): scores and products for 8 rows
-        // or keys at a time are then contiguous SIMD8 loads.
-        let qT = try transposedPadded(q, m8), kT = try transposedPadded(k, n8)
-        let vT = try transposedPadded(v, n8), gT = try transposedPadded(gradOut, m8)
+        let layout = [(q, m8), (k, n8), (v, n8), (gradOut, m8)]
+        let transposed = try layout.map { try transposedPadded($0.0, $0.1) }
+        let headMajor = try layout.map { try headRows($0.0, $0.1, heads: heads) }
 
-        q.data.withUnsafeBufferPointer { qb in
-        k.data.withUnsafeBufferPointer { kb in
-        v.data.withUnsafeBufferPointer { vb in
         out.data.withUnsafeBufferPointer { ob in
         gradOut.data.withUnsafeBufferPointer { gb in
-        qT.withUnsafeBufferPointer { qtb in
-        kT.withUnsafeBufferPointer { ktb in
-        vT.withUnsafeBufferPointer { vtb in
-        gT.withUnsafeBufferPointer { gtb in
+        headMajor[0].withUnsafeBufferPointer { qhb in
+        headMajor[1].withUnsafeBufferPointer { khb in
+        headMajor[2].withUnsafeBufferPointer { vhb in
+        headMajor[3].withUnsafeBufferPointer { ghb in
+        transposed[0].withUnsafeBufferPointer { qtb in
+        transposed[1].withUnsafeBufferPointer { ktb in
+        transposed[2].withUnsafeBufferPointer { vtb in
+        transposed[3].withUnsafeBufferPointer { gtb in
         rowStats.withUnsafeMutableBufferPointer { sb in
         gradients.q.data.withUnsafeMutableBufferPointer { dqb in
         gradients.k.data.withUnsafeMutableBufferPointer { dkb in
         gradients.v.data.withUnsafeMutableBufferPointer { dvb in
             // Every buffer is non-empty here (m, n, dim, dimV >= 1).
-            guard let q = qb.baseAddress, let k = kb.baseAddress, let v = vb.baseAddress, let o = ob.baseAddress, let g = gb.baseAddress,
+            guard let o = ob.baseAddress, let g = gb.baseAddress,
+                  let qh = qhb.baseAddress, let kh = khb.baseAddress, let vh = vhb.baseAddress, let gh = ghb.baseAddress,
                   let qt = qtb.baseAddress, let kt = ktb.baseAddress, let vt = vtb.baseAddress, let gt = gtb.baseAddress,
                   let s = sb.baseAddress, let dq = dqb.baseAddress, let dk = dkb.baseAddress, let dv = dvb.baseAddress else { return }
-            let io = BackwardIO(q: q, k: k, v: v, out: o, gradOut: g, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
+            let io = BackwardIO(out: o, gradOut: g, qh: qh, kh: kh, vh: vh, gh: gh, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
                                 stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
             let queryBlocks = (m + backwardBlock - 1) / backwardBlock, keyBlocks = (n + backwardBlock - 1) / backwardBlock
             Parallel.forEach(chunks: heads * queryBlocks) { io.rowStatistics(head: $0 / queryBlocks, block: $0 % queryBlocks) }
@@ -66,7 +68,7 @@ extension Attention {
             Parallel.forEach(chunks: heads * keyBlocks) { io.keyGradients(head: $0 / keyBlocks, block: $0 % keyBlocks) }
             if Cancellation.isRequested { return }
             Parallel.forEach(chunks: heads * queryBlocks) { io.queryGradients(head: $0 / queryBlocks, block: $0 % queryBlocks) }
-        }}}}}}}}}}}}}
+        }}}}}}}}}}}}}}
         try Cancellation.check()
         return gradients
     }
@@ -77,6 +79,17 @@ extension Attention {
         try MemoryLimit.reserve(cols * paddedRows)
         var out = [Float](repeating: 0, count: cols * paddedRows)
         for r in 0..<rows { for c in 0..<cols { out[c * paddedRows + r] = x.data[r * cols + c] } }
+        return out
+    }
+
+    /// x [rows, heads * hd] as [heads, paddedRows, hd]: each head's columns as a row-major matrix.
+    static func headRows(_ x: Tensor, _ paddedRows: Int, heads: Int) throws -> [Float] {
+        let (rows, cols) = (x.shape[0], x.shape[1]), width = cols / heads
+        try MemoryLimit.reserve(cols * paddedRows)
+        var out = [Float](repeating: 0, count: cols * paddedRows)
+        for h in 0..<heads {
+            for r in 0..<rows { for c in 0..<width { out[(h * paddedRows + r) * width + c] = x.data[r * cols + h * width + c] } }
+        }
         return out
     }
 
@@ -108,59 +121,77 @@ struct BackwardPlan {
     func keyEnd(row: Int) -> Int { causal ? row + 1 : n }
 }
 
+/// The three passes over one head's tiles. Per head, the inputs are laid out twice: row-major
+/// [rows (padded to 8), head dim] (Qh, Kh, Vh, Gh) and transposed [head dim, rows] (qT, kT, vT,
+/// gT), so that every product below is a plain row-major GEMM on the packed micro-kernel.
 private struct BackwardIO: @unchecked Sendable {
     typealias V = SIMD8<Float>
-    let q, k, v, out, gradOut: UnsafePointer<Float>
-    /// Transposed inputs: column c of q is qT[c * m8 ..< c * m8 + m] (and likewise k, v with n8, dO with m8).
+    let out, gradOut: UnsafePointer<Float>
+    let qh, kh, vh, gh: UnsafePointer<Float>
     let qT, kT, vT, gT: UnsafePointer<Float>
     let m8, n8: Int
     let stats, dq, dk, dv: UnsafeMutablePointer<Float>
     let plan: BackwardPlan
     static let log2e: Float = 1.442695041
 
-    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-
+    var hd: Int { plan.headDim }
+    var hdv: Int { plan.headDimV }
     func lse(_ head: Int) -> UnsafeMutablePointer<Float> { stats + head * m8 }
     func delta(_ head: Int) -> UnsafeMutablePointer<Float> { stats + (plan.heads + head) * m8 }
 
-    /// Lanes of the 8 indices from `first` that are below `end`.
-    @inline(__always) func lanes(_ first: Int, below end: Int) -> SIMDMask<SIMD8<Int32>> {
-        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first) .< SIMD8<Int32>(repeating: Int32(end))
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) func store(_ x: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self) }
+
+    /// Lanes of the 8 indices from `first` in start..<end.
+    @inline(__always) func lanes(_ first: Int, _ start: Int, _ end: Int) -> SIMDMask<SIMD8<Int32>> {
+        let index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first)
+        return (index .>= SIMD8<Int32>(repeating: Int32(start))) .& (index .< SIMD8<Int32>(repeating: Int32(end)))
     }
 
-    /// Lanes of the 8 indices from `first` that are at least `start`.
-    @inline(__always) func lanes(_ first: Int, from start: Int) -> SIMDMask<SIMD8<Int32>> {
-        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first) .>= SIMD8<Int32>(repeating: Int32(start))
+    /// P row: exp(scale * s - lse) over `count` (multiple of 8) columns, zero outside start..<end.
+    @inline(__always) func probabilities(_ row: UnsafeMutablePointer<Float>, count: Int, lse: (Int) -> V, start: Int, end: Int) {
+        let scale = V(repeating: plan.scale * BackwardIO.log2e), log2e = V(repeating: BackwardIO.log2e)
+        for first in stride(from: 0, to: count, by: 8) {
+            let p = FastExp.exp2(load(row + first) * scale - lse(first) * log2e)
+            store(p.replacing(with: 0, where: .!lanes(first, start, end)), row + first)
+        }
     }
 
-    /// Scaled scores of one row of `a` (row-major, its head's columns at `a`) against 8 columns
-    /// of a transposed matrix starting at column `first`.
-    @inline(__always) func scores(_ a: UnsafePointer<Float>, _ transposed: UnsafePointer<Float>, stride: Int, first: Int, count: Int) -> V {
-        var s = V()
-        for c in 0..<count { s.addProduct(V(repeating: a[c]), load(transposed + c * stride + first)) }
-        return s
+    /// dS = P * (dP - D) * scale, in place over dP.
+    @inline(__always) func scoreGradients(_ p: UnsafePointer<Float>, _ dP: UnsafeMutablePointer<Float>, count: Int, delta: (Int) -> V) {
+        let scale = V(repeating: plan.scale)
+        for first in stride(from: 0, to: count, by: 8) {
+            store(load(p + first) * (load(dP + first) - delta(first)) * scale, dP + first)
+        }
     }
 
-    /// Pass 0: each row's log-sum-exp of its scores (lane-wise online softmax), and D = dO . O.
+    func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        buffer.initialize(repeating: 0, count: count)
+        return buffer
+    }
+
+    /// Pass 0: each row's log-sum-exp of its scores, and D = dO . O.
     func rowStatistics(head: Int, block: Int) {
-        let start = block * Attention.backwardBlock, end = min(plan.m, start + Attention.backwardBlock)
-        let hd = plan.headDim, hdv = plan.headDimV
-        let scaleLog2 = plan.scale * BackwardIO.log2e
-        let kHead = kT + head * hd * n8
-        for row in start..<end {
-            let qRow = q + row * plan.dim + head * hd
-            let keyEnd = plan.keyEnd(row: row)
-            var maximum = V(repeating: -1e30), sum = V()
+        let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
+        let s = scratch(rows * n8)
+        defer { s.deallocate() }
+        Gemm.multiply(qh + (head * m8 + start) * hd, kT + head * hd * n8, s, m: rows, n: n8, k: hd)
+        for r in 0..<rows {
+            let row = start + r, keyEnd = plan.keyEnd(row: row), scores = s + r * n8
+            // The largest scaled score (the scale may be negative), then the sum of exponentials.
+            let scale = V(repeating: plan.scale)
+            var top = V(repeating: -.infinity)
             for first in stride(from: 0, to: keyEnd, by: 8) {
-                let s = (scores(qRow, kHead, stride: n8, first: first, count: hd) * scaleLog2)
-                    .replacing(with: -.infinity, where: .!lanes(first, below: keyEnd))
-                let next = pointwiseMax(maximum, s)
-                sum = sum * FastExp.exp2(maximum - next) + FastExp.exp2(s - next)
-                maximum = next
+                top = top.replacing(with: load(scores + first) * scale, where: (load(scores + first) * scale .> top) .& lanes(first, 0, keyEnd))
             }
-            let top = maximum.max()
-            let total = (sum * FastExp.exp2(maximum - V(repeating: top))).sum()
-            lse(head)[row] = (top + log2(total)) / BackwardIO.log2e
+            let maximum = top.max()
+            let shift = V(repeating: maximum * BackwardIO.log2e), scaleLog2 = scale * BackwardIO.log2e
+            var sum = V()
+            for first in stride(from: 0, to: keyEnd, by: 8) {
+                sum += FastExp.exp2(load(scores + first) * scaleLog2 - shift).replacing(with: 0, where: .!lanes(first, 0, keyEnd))
+            }
+            lse(head)[row] = maximum + log(sum.sum())
             var d: Float = 0
             let offset = row * plan.dimV + head * hdv
             for c in 0..<hdv { d += gradOut[offset + c] * out[offset + c] }
@@ -168,56 +199,43 @@ private struct BackwardIO: @unchecked Sendable {
         }
     }
 
-    /// Pass A: dk and dv for one block of keys, summed over every query (8 at a time) that sees them.
+    /// Pass A: dk and dv for one block of keys, from every query: P^T, dP^T, dS^T as [keys, m8] tiles.
     func keyGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
-        let start = block * Attention.backwardBlock, end = min(plan.n, start + Attention.backwardBlock)
-        let hd = plan.headDim, hdv = plan.headDimV
-        let qHead = qT + head * hd * m8, gHead = gT + head * hdv * m8
+        let start = block * Attention.backwardBlock, keys = min(plan.n, start + Attention.backwardBlock) - start
+        let p = scratch(keys * m8), dS = scratch(keys * m8), dkTile = scratch(keys * hd), dvTile = scratch(keys * hdv)
+        defer { p.deallocate(); dS.deallocate(); dkTile.deallocate(); dvTile.deallocate() }
+        Gemm.multiply(kh + (head * n8 + start) * hd, qT + head * hd * m8, p, m: keys, n: m8, k: hd)
+        Gemm.multiply(vh + (head * n8 + start) * hdv, gT + head * hdv * m8, dS, m: keys, n: m8, k: hdv)
         let lseRow = lse(head), deltaRow = delta(head)
-        let accumulators = UnsafeMutablePointer<V>.allocate(capacity: hd + hdv)
-        defer { accumulators.deallocate() }
-        let log2e = V(repeating: BackwardIO.log2e), scale = V(repeating: plan.scale)
-        for key in start..<end {
-            accumulators.initialize(repeating: V(), count: hd + hdv)
-            let kRow = k + key * plan.dim + head * hd, vRow = v + key * plan.dimV + head * hdv
-            let firstRow = plan.causal ? key / 8 * 8 : 0
-            for first in stride(from: firstRow, to: plan.m, by: 8) {
-                var valid = lanes(first, below: plan.m)
-                if plan.causal { valid = valid .& lanes(first, from: key) }
-                let s = scores(kRow, qHead, stride: m8, first: first, count: hd) * scale
-                let p = FastExp.exp2((s - load(lseRow + first)) * log2e).replacing(with: 0, where: .!valid)
-                let dP = scores(vRow, gHead, stride: m8, first: first, count: hdv)
-                let dS = p * (dP - load(deltaRow + first)) * scale
-                for c in 0..<hdv { accumulators[hd + c].addProduct(p, load(gHead + c * m8 + first)) }
-                for c in 0..<hd { accumulators[c].addProduct(dS, load(qHead + c * m8 + first)) }
-            }
-            for c in 0..<hd { dk[key * plan.dim + head * hd + c] = accumulators[c].sum() }
-            for c in 0..<hdv { dv[key * plan.dimV + head * hdv + c] = accumulators[hd + c].sum() }
+        for r in 0..<keys {
+            let key = start + r
+            probabilities(p + r * m8, count: m8, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
+            scoreGradients(p + r * m8, dS + r * m8, count: m8, delta: { load(deltaRow + $0) })
+        }
+        Gemm.multiply(p, gh + head * m8 * hdv, dvTile, m: keys, n: hdv, k: m8)
+        Gemm.multiply(dS, qh + head * m8 * hd, dkTile, m: keys, n: hd, k: m8)
+        for r in 0..<keys {
+            (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hd, count: hd)
+            (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdv, count: hdv)
         }
     }
 
-    /// Pass B: dq for one block of queries, summed over every key (8 at a time) they see.
+    /// Pass B: dq for one block of queries, from every key they see: P, dP, dS as [rows, n8] tiles.
     func queryGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
-        let start = block * Attention.backwardBlock, end = min(plan.m, start + Attention.backwardBlock)
-        let hd = plan.headDim, hdv = plan.headDimV
-        let kHead = kT + head * hd * n8, vHead = vT + head * hdv * n8
-        let accumulators = UnsafeMutablePointer<V>.allocate(capacity: hd)
-        defer { accumulators.deallocate() }
-        let log2e = V(repeating: BackwardIO.log2e), scale = V(repeating: plan.scale)
-        for row in start..<end {
-            accumulators.initialize(repeating: V(), count: hd)
-            let qRow = q + row * plan.dim + head * hd, gRow = gradOut + row * plan.dimV + head * hdv
+        let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
+        let p = scratch(rows * n8), dS = scratch(rows * n8), dqTile = scratch(rows * hd)
+        defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
+        Gemm.multiply(qh + (head * m8 + start) * hd, kT + head * hd * n8, p, m: rows, n: n8, k: hd)
+        Gemm.multiply(gh + (head * m8 + start) * hdv, vT + head * hdv * n8, dS, m: rows, n: n8, k: hdv)
+        for r in 0..<rows {
+            let row = start + r
             let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
-            let keyEnd = plan.keyEnd(row: row)
-            for first in stride(from: 0, to: keyEnd, by: 8) {
-                let s = scores(qRow, kHead, stride: n8, first: first, count: hd) * scale
-                let p = FastExp.exp2((s - rowLse) * log2e).replacing(with: 0, where: .!lanes(first, below: keyEnd))
-                let dS = p * (scores(gRow, vHead, stride: n8, first: first, count: hdv) - rowDelta) * scale
-                for c in 0..<hd { accumulators[c].addProduct(dS, load(kHead + c * n8 + first)) }
-            }
-            for c in 0..<hd { dq[row * plan.dim + head * hd + c] = accumulators[c].sum() }
+            probabilities(p + r * n8, count: n8, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
+            scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
         }
+        Gemm.multiply(dS, kh + head * n8 * hd, dqTile, m: rows, n: hd, k: n8)
+        for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: dqTile + r * hd, count: hd) }
     }
 }

@@ -86,7 +86,13 @@ public extension Tensor {
             var out = self
             out.data.withUnsafeMutableBufferPointer { o in
                 other.data.withUnsafeBufferPointer { b in
-                    for i in o.indices { o[i] = op.apply(o[i], b[i]) }
+                    // The common operators get their own loops, which vectorise.
+                    switch op {
+                    case .add: for i in o.indices { o[i] += b[i] }
+                    case .sub: for i in o.indices { o[i] -= b[i] }
+                    case .mul: for i in o.indices { o[i] *= b[i] }
+                    default: for i in o.indices { o[i] = op.apply(o[i], b[i]) }
+                    }
                 }
             }
             return out

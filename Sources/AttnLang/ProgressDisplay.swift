@@ -121,7 +121,8 @@ public final class ProgressDisplay: @unchecked Sendable {
     private func statusLineLocked() -> String {
         let now = ProgressDisplay.now()
         var parts = bars.map { ProgressDisplay.render($0, now: now) }
-        if let call, now - call.start > 1_000_000_000 {
+        // A builtin with its own bar (fit) is not shown twice.
+        if let call, now - call.start > 1_000_000_000, !bars.contains(where: { $0.label == call.name }) {
             parts.append("\(call.name) \(String(format: "%.1f", Double(now - call.start) / 1e9)) s")
         }
         return parts.joined(separator: "  ·  ")

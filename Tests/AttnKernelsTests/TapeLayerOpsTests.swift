@@ -49,3 +49,35 @@ extension TapeTests {
         }
     }
 }
+
+/// The token mixers of ToST and Treeformer: the same outputs as their inference kernels, and
+/// gradients against finite differences. Treeformer's routing is piecewise constant in q and k
+/// (a step can move a token across a hyperplane), so its differences are taken in v; its q and k
+/// gradients come from mixRows and groupedAttention, each checked above.
+extension TapeTests {
+    func testTokenStatisticsMatchesKernelAndFiniteDifferences() throws {
+        let x = try random([10, 6], seed: 40), temp = try Tensor(shape: [3], data: [1, 0.5, 2])
+        var weights = try TokenStatistics.Weights.seeded(dim: 6, heads: 3, seed: 1)
+        weights.out = try Tensor(shape: [6, 6], data: (0..<36).map { $0 % 7 == 0 ? 1 : 0 })  // identity: out = y
+        weights.temp = temp
+        let kernel = try TokenStatistics.forward(x: x, heads: 3, weights: weights).0
+        let tape = Tape()
+        let w = try tape.matmul(tape.leaf(x), tape.leaf(weights.w))
+        let y = tape.value(try tape.tokenStatistics(w, temperature: tape.leaf(temp), heads: 3, blocks: 1))
+        XCTAssertLessThan(try y.maxError(to: kernel), 1e-5)
+        try check("tssa", [try random([10, 6], seed: 41), temp]) { t, v in try t.tokenStatistics(v[0], temperature: v[1], heads: 3, blocks: 2) }
+    }
+
+    func testTreeformerAttentionMatchesKernelAndFiniteDifferences() throws {
+        let q = try random([16, 4], seed: 42), k = try random([16, 4], seed: 43), v = try random([16, 3], seed: 44)
+        for mode in [Treeformer.Mode.tf, .tc] {
+            let kernel = try Treeformer.forward(q: q, k: k, v: v, mode: mode, leaf: 4).output
+            let tape = Tape()
+            let out = try tape.treeformerAttention(tape.leaf(q), tape.leaf(k), tape.leaf(v), blocks: 1, mode: mode, leaf: 4)
+            XCTAssertLessThan(try tape.value(out.output).maxError(to: kernel), 1e-5, "\(mode)")
+            try check("treeformer \(mode)", [v]) { t, x in
+                try t.treeformerAttention(t.leaf(q), t.leaf(k), x[0], blocks: 2, mode: mode, leaf: 4).output
+            }
+        }
+    }
+}

@@ -45,6 +45,8 @@ final class TrainingTests: XCTestCase {
         let listops = try ListOpsTask(length: 9, depth: 1, arguments: 3)
         try checkGradients(try SequenceTransformer.make(vocabulary: 17, classes: 10, dim: 4, layers: 1, heads: 1, maxLength: 9,
                                                         mixer: .linformer, projected: 3, seed: 3), listops)
+        try checkGradients(try SequenceTransformer.make(vocabulary: 17, classes: 10, dim: 4, layers: 1, heads: 2, maxLength: 9,
+                                                        mixer: .tssa, projected: 0, seed: 3), listops)
         let gp = try GaussianProcessTask(context: 8, targets: 3)
         for retrieval in NeuralProcess.Retrieval.allCases {
             try checkGradients(try NeuralProcess.make(retrieval: retrieval, dim: 4, layers: 1, heads: 2, latents: 3, leaf: 2, seed: 4), gp)

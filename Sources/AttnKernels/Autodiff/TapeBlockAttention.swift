@@ -29,22 +29,30 @@ extension Tape {
     }
 
     /// Each query row i of q [rows, d] attends only to its own `group` rows of kv
-    /// (rows i*group..<(i+1)*group, used as keys and values); rows whose `valid` flag is false
-    /// are padding and get no weight. Single head, scale 1/sqrt(d).
+    /// (rows i*group..<(i+1)*group, used as keys and values).
     public func groupedAttention(_ q: Variable, _ kv: Variable, group: Int, valid: [Bool]) throws -> Variable {
-        let queries = value(q), keys = value(kv)
+        try groupedAttention(q, keys: kv, values: kv, group: group, valid: valid)
+    }
+
+    /// Each query row i of q [rows, d] attends only to its own `group` rows of keys [rows * group, d]
+    /// and values [rows * group, dv]; rows whose `valid` flag is false are padding and get no
+    /// weight (a query with none gets a zero row). Single head, scale 1/sqrt(d).
+    public func groupedAttention(_ q: Variable, keys: Variable, values: Variable, group: Int, valid: [Bool]) throws -> Variable {
+        let queries = value(q), k = value(keys), v = value(values)
         let (rows, dim) = (queries.shape[0], queries.shape.last ?? 0)
-        guard queries.rank == 2, keys.rank == 2, group >= 1, keys.shape == [rows * group, dim], valid.count == rows * group else {
-            throw KernelError.shapeMismatch("grouped attention needs q [rows, d] and kv [rows * group, d]", queries.shape, keys.shape)
+        guard queries.rank == 2, k.rank == 2, v.rank == 2, group >= 1, k.shape == [rows * group, dim],
+              v.shape[0] == rows * group, valid.count == rows * group else {
+            throw KernelError.shapeMismatch("grouped attention needs q [rows, d], keys [rows * group, d] and values [rows * group, dv]", queries.shape, k.shape)
         }
+        let dimV = v.shape[1]
         let scale = 1 / Float(max(1, dim)).squareRoot()
         var weights = [Float](repeating: 0, count: rows * group)
-        var out = try Tensor(zeros: [rows, dim])
+        var out = try Tensor(zeros: [rows, dimV])
         for i in 0..<rows {
             var top = -Float.infinity
             for g in 0..<group where valid[i * group + g] {
                 var dot: Float = 0
-                for j in 0..<dim { dot += queries.data[i * dim + j] * keys.data[(i * group + g) * dim + j] }
+                for j in 0..<dim { dot += queries.data[i * dim + j] * k.data[(i * group + g) * dim + j] }
                 weights[i * group + g] = dot * scale
                 top = max(top, dot * scale)
             }
@@ -56,28 +64,32 @@ extension Tape {
             }
             for g in 0..<group where sum > 0 {
                 weights[i * group + g] /= sum
-                for j in 0..<dim { out.data[i * dim + j] += weights[i * group + g] * keys.data[(i * group + g) * dim + j] }
+                for j in 0..<dimV { out.data[i * dimV + j] += weights[i * group + g] * v.data[(i * group + g) * dimV + j] }
             }
         }
         return record(out) { up, accumulate in
-            var dq = try Tensor(zeros: queries.shape), dkv = try Tensor(zeros: keys.shape)
+            var dq = try Tensor(zeros: queries.shape), dk = try Tensor(zeros: k.shape), dv = try Tensor(zeros: v.shape)
             for i in 0..<rows {
-                // d score_g = w_g * (up . kv_g - up . out)
+                // d score_g = w_g * (up . v_g - up . out)
                 var upDotOut: Float = 0
-                for j in 0..<dim { upDotOut += up.data[i * dim + j] * out.data[i * dim + j] }
+                for j in 0..<dimV { upDotOut += up.data[i * dimV + j] * out.data[i * dimV + j] }
                 for g in 0..<group where weights[i * group + g] > 0 {
-                    let row = (i * group + g) * dim, w = weights[i * group + g]
+                    let row = i * group + g, w = weights[row]
                     var upDotV: Float = 0
-                    for j in 0..<dim { upDotV += up.data[i * dim + j] * keys.data[row + j] }
+                    for j in 0..<dimV {
+                        upDotV += up.data[i * dimV + j] * v.data[row * dimV + j]
+                        dv.data[row * dimV + j] += w * up.data[i * dimV + j]
+                    }
                     let dScore = w * (upDotV - upDotOut) * scale
                     for j in 0..<dim {
-                        dq.data[i * dim + j] += dScore * keys.data[row + j]
-                        dkv.data[row + j] += dScore * queries.data[i * dim + j] + w * up.data[i * dim + j]
+                        dq.data[i * dim + j] += dScore * k.data[row * dim + j]
+                        dk.data[row * dim + j] += dScore * queries.data[i * dim + j]
                     }
                 }
             }
             try accumulate(q, dq)
-            try accumulate(kv, dkv)
+            try accumulate(keys, dk)
+            try accumulate(values, dv)
         }
     }
 }

@@ -77,28 +77,42 @@ public struct EmbeddingLayer: Sendable {
 }
 
 /// A pre-norm Transformer block over a batch of equal-length sequences stacked as rows:
-/// h = x + O(Attn(LN(x))), out = h + MLP(LN(h)). The token mixer is exact multi-head attention
-/// (optionally causal) or Linformer's (keys and values projected along the sequence by E [k, n]).
+/// h = x + O(Mix(LN(x))), out = h + MLP(LN(h)). The token mixer is exact multi-head attention
+/// (optionally causal), Linformer's (keys and values projected along the sequence by E [k, n]),
+/// Treeformer's TF or TC attention (single head; tree fitted to the keys), or ToST's TSSA
+/// (one projection W and per-head temperatures instead of q, k and v).
 public struct TransformerBlock: Sendable {
-    public enum Mixer: String, Sendable, CaseIterable { case dense, linformer }
+    public enum Mixer: String, Sendable, CaseIterable { case dense, linformer, tf, tc, tssa }
     let norm1, norm2: LayerNormLayer
-    let query, key, value, output: LinearLayer
+    let query, key, value: LinearLayer?
+    let output: LinearLayer
     let feedForward: MLPLayer
     let projection: String?
+    let tssaWeight: String?, tssaTemperature: String?
     public let heads: Int
     public let mixer: Mixer
+    /// Leaf size of the Treeformer tree.
+    public let leaf: Int
 
-    init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0,
+    init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0, leaf: Int = 16,
          _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
         guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("heads=\(heads) must divide dim=\(dim)") }
         norm1 = try LayerNormLayer(name + ".norm1", dim, &store)
-        query = try LinearLayer(name + ".q", dim, dim, &store, &rng)
-        key = try LinearLayer(name + ".k", dim, dim, &store, &rng)
-        value = try LinearLayer(name + ".v", dim, dim, &store, &rng)
+        if mixer == .tssa {
+            (query, key, value) = (nil, nil, nil)
+            (tssaWeight, tssaTemperature) = (name + ".tssa.weight", name + ".tssa.temp")
+            store.add(name + ".tssa.weight", try Tensor.randn([dim, dim], rng: &rng).scalarOp(.mul, 1 / Float(dim).squareRoot()))
+            store.add(name + ".tssa.temp", try Tensor(shape: [heads], repeating: 1))
+        } else {
+            query = try LinearLayer(name + ".q", dim, dim, &store, &rng)
+            key = try LinearLayer(name + ".k", dim, dim, &store, &rng)
+            value = try LinearLayer(name + ".v", dim, dim, &store, &rng)
+            (tssaWeight, tssaTemperature) = (nil, nil)
+        }
         output = try LinearLayer(name + ".o", dim, dim, &store, &rng)
         norm2 = try LayerNormLayer(name + ".norm2", dim, &store)
         feedForward = try MLPLayer(name + ".mlp", [dim, 2 * dim, dim], &store, &rng)
-        (self.heads, self.mixer) = (heads, mixer)
+        (self.heads, self.mixer, self.leaf) = (heads, mixer, leaf)
         if mixer == .linformer {
             guard sequence >= 1, projected >= 1 else { throw KernelError.invalidArgument("linformer needs the sequence length and k") }
             projection = name + ".E"
@@ -108,24 +122,45 @@ public struct TransformerBlock: Sendable {
         }
     }
 
-    /// x: [blocks * n, dim].
+    /// x: [blocks * n, dim]. `tokens` receives the mean number of keys each query attended to.
     func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters) throws -> Tape.Variable {
+        var tokens = 0.0
+        return try callAsFunction(x, blocks: blocks, causal: causal, p, tokens: &tokens)
+    }
+
+    func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters, tokens: inout Double) throws -> Tape.Variable {
         let t = p.tape
         let normed = try norm1(x, p)
-        var k = try key(normed, p), v = try value(normed, p)
-        if let projection {
-            // E k per sequence: keys and values shrink from n to `projected` rows.
-            let n = t.value(x).shape[0] / blocks
-            var ks = [Tape.Variable](), vs = [Tape.Variable]()
-            for b in 0..<blocks {
-                let rows = RowMix(gather: Array((b * n)..<((b + 1) * n)))
-                ks.append(try t.matmul(try p(projection), try t.mixRows(k, rows)))
-                vs.append(try t.matmul(try p(projection), try t.mixRows(v, rows)))
+        let n = t.value(x).shape[0] / blocks
+        let mixed: Tape.Variable
+        if let tssaWeight, let tssaTemperature {
+            mixed = try t.tokenStatistics(try t.matmul(normed, try p(tssaWeight)), temperature: try p(tssaTemperature), heads: heads, blocks: blocks)
+            tokens = 0
+        } else if let query, let key, let value {
+            let q = try query(normed, p)
+            var k = try key(normed, p), v = try value(normed, p)
+            switch mixer {
+            case .tf, .tc:
+                let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer == .tf ? .tf : .tc, leaf: leaf)
+                (mixed, tokens) = (result.output, result.tokensPerQuery)
+            default:
+                if let projection {
+                    // E k per sequence: keys and values shrink from n to `projected` rows.
+                    var ks = [Tape.Variable](), vs = [Tape.Variable]()
+                    for b in 0..<blocks {
+                        let rows = RowMix(gather: Array((b * n)..<((b + 1) * n)))
+                        ks.append(try t.matmul(try p(projection), try t.mixRows(k, rows)))
+                        vs.append(try t.matmul(try p(projection), try t.mixRows(v, rows)))
+                    }
+                    k = try t.stackRows(ks)
+                    v = try t.stackRows(vs)
+                }
+                mixed = try t.blockAttention(q, k, v, blocks: blocks, options: AttentionOptions(causal: causal, heads: heads))
+                tokens = Double(t.value(k).shape[0] / blocks)
             }
-            k = try t.stackRows(ks)
-            v = try t.stackRows(vs)
+        } else {
+            throw KernelError.invalidArgument("internal: a block without a token mixer")
         }
-        let mixed = try t.blockAttention(try query(normed, p), k, v, blocks: blocks, options: AttentionOptions(causal: causal, heads: heads))
         let h = try t.add(x, try output(mixed, p))
         return try t.add(h, try feedForward(try norm2(h, p), p))
     }

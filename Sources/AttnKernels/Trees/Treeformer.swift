@@ -1,7 +1,7 @@
 import Foundation
 
 // Treeformer's TF- and TC-Attention (treeformer.md). A binary decision tree of depth h is fitted
-// to the keys: each internalCount node (heap order: children 2i+1, 2i+2) has a hyperplane (w, b) and a
+// to the keys: each internal node (heap order: children 2i+1, 2i+2) has a hyperplane (w, b) and a
 // token z goes left when w.z + b < 0. Without training, w is the leading principal direction of
 // the keys reaching the node (`pca`, by power iteration from a fixed start) or a seeded Gaussian
 // (`random`); b = -median projection of those keys, so leaves are balanced. Queries are routed by
@@ -49,43 +49,12 @@ public enum Treeformer {
         let n = k.shape[0], m = q.shape[0], d = q.shape[1], dv = v.shape[1]
         guard n >= 1 else { throw KernelError.invalidArgument("treeformer needs at least one key") }
         let h = try Treeformer.depth(keys: n, depth: depth, leaf: leaf)
-        let internalCount = (1 << h) - 1, nodes = (1 << (h + 1)) - 1
+        let nodes = (1 << (h + 1)) - 1
         try MemoryLimit.reserve(nodes * (2 * d + dv + 2) + m * dv)
 
-        // Fit the hyperplanes top-down, routing the keys as we go.
-        var normals = [Float](repeating: 0, count: internalCount * d)
-        var offsets = [Float](repeating: 0, count: internalCount)
-        var members = [[Int]](repeating: [], count: nodes)
-        members[0] = Array(0..<n)
-        var rng = Xoshiro256(seed: seed)
-        for node in 0..<internalCount {
-            let keys = members[node]
-            var w = [Float](repeating: 0, count: d)
-            switch split {
-            case .random: for c in 0..<d { w[c] = Float(rng.normal()) }
-            case .pca: w = principalDirection(k, keys)
-            }
-            let projections = keys.map { key in (0..<d).reduce(Float(0)) { $0 + w[$1] * k.data[key * d + $1] } }
-            let sorted = projections.sorted()
-            let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-            for c in 0..<d { normals[node * d + c] = w[c] }
-            offsets[node] = -median
-            // Keys take the same side test as queries will (same arithmetic, same order).
-            for key in keys {
-                members[goesLeft(node, k.data[(key * d)..<((key + 1) * d)]) ? 2 * node + 1 : 2 * node + 2].append(key)
-            }
-        }
-        func goesLeft(_ node: Int, _ z: ArraySlice<Float>) -> Bool {
-            var s = offsets[node]
-            let base = z.startIndex
-            for c in 0..<d { s += normals[node * d + c] * z[base + c] }
-            return s < 0
-        }
-        func leafOf(_ z: ArraySlice<Float>) -> Int {
-            var node = 0
-            while node < internalCount { node = goesLeft(node, z) ? 2 * node + 1 : 2 * node + 2 }
-            return node
-        }
+        let routing = Treeformer.route(keys: k, depth: h, split: split, seed: seed)
+        let members = routing.members
+        func leafOf(_ z: ArraySlice<Float>) -> Int { routing.leaf(of: z) }
         let scale = d > 0 ? 1 / Float(d).squareRoot() : 1
         var out = try Tensor(zeros: [m, dv])
         var attended = 0, empty = 0
@@ -138,9 +107,63 @@ public enum Treeformer {
                 for c in 0..<dv { out.data[row * dv + c] += weight * (item.1 ? meanValues[item.0 * dv + c] : v.data[item.0 * dv + c]) }
             }
         }
-        let routing = Double(m + n) * Double(h) * 2 * Double(d)
+        let routingFlops = Double(m + n) * Double(h) * 2 * Double(d)
         return Result(output: out, tokens: m == 0 ? 0 : Double(attended) / Double(m), empty: empty,
-                      flops: routing + 2 * Double(attended) * Double(d + dv), depth: h, normals: normals, offsets: offsets)
+                      flops: routingFlops + 2 * Double(attended) * Double(d + dv), depth: h,
+                      normals: routing.normals, offsets: routing.offsets)
+    }
+
+    /// A fitted tree: hyperplanes per internal node (heap order) and the keys reaching each node.
+    public struct Routing: Sendable {
+        public let depth: Int, dim: Int
+        public let normals: [Float], offsets: [Float]
+        public let members: [[Int]]
+
+        public var internalCount: Int { (1 << depth) - 1 }
+
+        func goesLeft(_ node: Int, _ z: ArraySlice<Float>) -> Bool {
+            var s = offsets[node]
+            let base = z.startIndex
+            for c in 0..<dim { s += normals[node * dim + c] * z[base + c] }
+            return s < 0
+        }
+
+        /// The leaf node (heap index) a token is routed to.
+        public func leaf(of z: ArraySlice<Float>) -> Int {
+            var node = 0
+            while node < internalCount { node = goesLeft(node, z) ? 2 * node + 1 : 2 * node + 2 }
+            return node
+        }
+    }
+
+    /// Fits the hyperplanes top-down to the keys [n, d], routing the keys as it goes.
+    public static func route(keys k: Tensor, depth h: Int, split: Split, seed: UInt64) -> Routing {
+        let n = k.shape[0], d = k.shape[1]
+        let internalCount = (1 << h) - 1, nodes = (1 << (h + 1)) - 1
+        var normals = [Float](repeating: 0, count: internalCount * d)
+        var offsets = [Float](repeating: 0, count: internalCount)
+        var members = [[Int]](repeating: [], count: nodes)
+        members[0] = Array(0..<n)
+        var rng = Xoshiro256(seed: seed)
+        for node in 0..<internalCount {
+            let keys = members[node]
+            var w = [Float](repeating: 0, count: d)
+            switch split {
+            case .random: for c in 0..<d { w[c] = Float(rng.normal()) }
+            case .pca: w = principalDirection(k, keys)
+            }
+            let projections = keys.map { key in (0..<d).reduce(Float(0)) { $0 + w[$1] * k.data[key * d + $1] } }
+            let sorted = projections.sorted()
+            let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+            for c in 0..<d { normals[node * d + c] = w[c] }
+            offsets[node] = -median
+            // Keys take the same side test as queries will (same arithmetic, same order).
+            let partial = Routing(depth: h, dim: d, normals: normals, offsets: offsets, members: [])
+            for key in keys {
+                members[partial.goesLeft(node, k.data[(key * d)..<((key + 1) * d)]) ? 2 * node + 1 : 2 * node + 2].append(key)
+            }
+        }
+        return Routing(depth: h, dim: d, normals: normals, offsets: offsets, members: members)
     }
 
     /// Leading principal direction of the given keys (power iteration, 30 steps, fixed start),

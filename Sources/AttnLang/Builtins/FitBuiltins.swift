@@ -41,12 +41,12 @@ enum FitBuiltins {
     }
 
     static let fitDoc = """
-    Each step draws a seeded batch, runs forward and backward on a fresh tape and updates the \\
-    weights (optimizer "sgd" (momentum 0.9), "adam" or "adamw" (weight decay 0.01 unless \\
-    weight_decay=); clip= caps the global gradient norm; warmup= steps of linear warmup; \\
-    schedule="cosine" decays to 0 at the last step). History rows: {step, loss, <metric>, lr, \\
-    grad_norm, ms (training time so far)}, plus eval_loss and eval_<metric> every eval_every \\
-    steps (eval_n held-out examples, the same ones each time). Ctrl-C stops after the current \\
+    Each step draws a seeded batch, runs forward and backward on a fresh tape and updates the \
+    weights (optimizer "sgd" (momentum 0.9), "adam" or "adamw" (weight decay 0.01 unless \
+    weight_decay=); clip= caps the global gradient norm; warmup= steps of linear warmup; \
+    schedule="cosine" decays to 0 at the last step). History rows: {step, loss, <metric>, lr, \
+    grad_norm, ms (training time so far)}, plus eval_loss and eval_<metric> every eval_every \
+    steps (eval_n held-out examples, the same ones each time). Ctrl-C stops after the current \
     step; the model keeps the weights trained so far and fit returns the history up to there.
     """
 

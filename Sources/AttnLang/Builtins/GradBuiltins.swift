@@ -40,10 +40,10 @@ enum GradBuiltins {
     }
 
     static let doc = """
-    f is called with x (or with the list's tensors as its arguments) tracked by a tape; its result \\
-    must be one number. Differentiable: + - * / @ ** and unary minus on tensors, sum, mean, tanh, \\
-    exp, softmax (last axis), attention and cross; anything else given a tracked tensor is an \\
-    error rather than a silently cut gradient. Attention's backward recomputes its scores tile by \\
+    f is called with x (or with the list's tensors as its arguments) tracked by a tape; its result \
+    must be one number. Differentiable: + - * / @ ** and unary minus on tensors, sum, mean, tanh, \
+    exp, softmax (last axis), attention and cross; anything else given a tracked tensor is an \
+    error rather than a silently cut gradient. Attention's backward recomputes its scores tile by \
     tile, so memory stays O(N).
     """
 

@@ -36,11 +36,11 @@ enum ModuleBuiltins {
     static let taskParam = Param.optional("task", .optional(.task))
 
     static let npDoc = """
-    Without a task (or with gp): an attentive Neural Process. Context points (x, y) go through an \\
-    MLP and `layers` pre-norm Transformer blocks; each target x through an MLP; the head outputs a \\
-    Gaussian (mean, 0.1 + 0.9 softplus(scale)); the metric is the targets' log-likelihood. With a \\
-    lookup task (copy_task, recall): the context is the task's leading tokens (token + position \\
-    embeddings), every scored position is a query, and the head classifies. evaluate also \\
+    Without a task (or with gp): an attentive Neural Process. Context points (x, y) go through an \
+    MLP and `layers` pre-norm Transformer blocks; each target x through an MLP; the head outputs a \
+    Gaussian (mean, 0.1 + 0.9 softplus(scale)); the metric is the targets' log-likelihood. With a \
+    lookup task (copy_task, recall): the context is the task's leading tokens (token + position \
+    embeddings), every scored position is a query, and the head classifies. evaluate also \
     reports the context tokens each query read.
     """
 
@@ -68,13 +68,18 @@ enum ModuleBuiltins {
         },
         Builtin("transformer", [.optional("task", .optional(.task)), .optional("vocab", .optional(.int)), .optional("classes", .optional(.int)),
                                 .optional("length", .optional(.int))] + architectureParams +
-                               [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("seed", .optional(.int))],
+                               [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("leaf", .int, .int(16)),
+                                .optional("seed", .optional(.int))],
                 summary: "A Transformer encoder for token tasks (copy_task, recall, listops); vocab, classes and length default to the task's.",
                 doc: """
-                Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \\
-                a GELU MLP of width 2 dim), a final LayerNorm and a linear head on every token (copy, \\
-                recall) or on the mean token (listops). attention="linformer" projects keys and values \\
-                along the sequence to k rows (Linformer; the length is then fixed).
+                Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \
+                a GELU MLP of width 2 dim), a final LayerNorm and a linear head on every token (copy, \
+                recall) or on the mean token (listops). The token mixer (`attention=`): "dense" (exact \
+                multi-head), "linformer" (keys and values projected along the sequence to k rows; the \
+                length is then fixed), "tf" / "tc" (Treeformer, single head: a tree with leaves of about \
+                `leaf` keys is fitted to each sequence's keys by PCA splits; TF attends to the keys in \
+                the query's leaf, TC to the node means on its path), "tssa" (ToST: one projection W, \
+                per-head temperatures, linear in N). evaluate's `tokens` is the keys each query read.
                 """) { args, interp in
             var task: (any TrainingTask)?
             if case let .task(t) = args["task"] { task = t }
@@ -90,27 +95,27 @@ enum ModuleBuiltins {
             let model = try SequenceTransformer.make(
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
-                mixer: mixer, projected: try positive(args, "k"), seed: try args.seed(interp))
+                mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), seed: try args.seed(interp))
             if let task { try model.architecture.check(task) }
             return .model(model)
         },
         Builtin("np", [taskParam] + architectureParams + [.optional("seed", .optional(.int))],
-                summary: "An attentive Neural Process for gp: targets cross-attend to every context point (the dense baseline).",
+                summary: "A retrieval model whose queries cross-attend to every context token (the dense baseline; a Neural Process on gp).",
                 doc: npDoc) { args, interp in try neuralProcess(.ca, args, interp) },
         Builtin("retreever", [taskParam] + architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
                                                    .optional("lambda_rl", .number, .float(1)), .optional("entropy", .number, .float(0.01)),
                                                    .optional("seed", .optional(.int))],
-                summary: "ReTreever: a Neural Process whose targets read the context by Tree Cross Attention (log N + leaf tokens).",
+                summary: "ReTreever: a retrieval model whose queries read the context by Tree Cross Attention (log N + leaf tokens).",
                 doc: npDoc + """
 
-                The context is ordered by x into a binary tree of leaves of `leaf` points (context size = \\
-                leaf * 2^k); node summaries are means. Training loss: the TCA path's NLL + lambda_ca * \\
-                the full cross-attention path's NLL + lambda_rl * REINFORCE (reward: minus each target's \\
-                NLL, centred by the batch mean; entropy bonus `entropy`). Descents are sampled while \\
-                training and greedy in evaluate.
+                The context is ordered by x (gp) or position (tokens) into a binary tree of leaves of \
+                `leaf` items (context size = leaf * 2^k); node summaries are means. Training loss: the \
+                TCA path's loss + lambda_ca * the full cross-attention path's loss + lambda_rl * \
+                REINFORCE (reward: minus each query's loss, centred by the batch mean; entropy bonus \
+                `entropy`). Descents are sampled while training and greedy in evaluate.
                 """) { args, interp in try neuralProcess(.tca, args, interp) },
         Builtin("perceiver_io", [taskParam] + architectureParams + [.optional("latents", .int, .int(16)), .optional("seed", .optional(.int))],
-                summary: "Perceiver IO as a Neural Process: `latents` learned vectors read the context, targets read the latents.",
+                summary: "Perceiver IO as a retrieval model: `latents` learned vectors read the context, queries read the latents.",
                 doc: npDoc) { args, interp in try neuralProcess(.perceiver, args, interp) },
         Builtin("params", [.required("model", .model)],
                 summary: "The model's weights as a record {name: tensor}, in creation order (copies).") { args, _ in

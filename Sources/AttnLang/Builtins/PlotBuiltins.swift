@@ -86,10 +86,10 @@ enum PlotBuiltins {
                  .optional("title", .optional(.string))],
                 summary: "Line plot of record columns (plot(rows, x=\"n\", y=[\"a\", \"b\"])), of xs against ys, or of ys against their index.",
                 doc: """
-                With records, x names the x column (default: the first field) and y one column or a list \\
-                (default: every other numeric column); rows where a column is missing are skipped. \\
-                logx/logy use log scales (values must be positive). In a terminal the plot is 80 \\
-                columns of braille with a marker per series; in a report it is an SVG. `:plot` in \\
+                With records, x names the x column (default: the first field) and y one column or a list \
+                (default: every other numeric column); rows where a column is missing are skipped. \
+                logx/logy use log scales (values must be positive). In a terminal the plot is 80 \
+                columns of braille with a marker per series; in a report it is an SVG. `:plot` in \
                 the REPL shows the last plot again, or writes it: `:plot out.svg`.
                 """) { args, interp in
             var plot = PlotFigure(series: [], title: try args.optionalString("title"), xLabel: "", yLabel: "",

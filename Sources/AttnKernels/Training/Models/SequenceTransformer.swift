@@ -6,14 +6,14 @@ import Foundation
 public struct SequenceTransformer: Architecture {
     public let vocabulary: Int, classes: Int, dim: Int, heads: Int, maxLength: Int
     public let mixer: TransformerBlock.Mixer
-    public let projected: Int
+    public let projected: Int, leaf: Int
     let tokens: EmbeddingLayer, positions: EmbeddingLayer
     let blocks: [TransformerBlock]
     let norm: LayerNormLayer
     let head: LinearLayer
 
     public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
-                            mixer: TransformerBlock.Mixer, projected: Int, seed: UInt64) throws -> Model {
+                            mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, seed: UInt64) throws -> Model {
         guard (0...32).contains(layers), (1...4096).contains(dim), (1...65_536).contains(maxLength) else {
             throw KernelError.invalidArgument("transformer: layers 0-32, dim 1-4096 and length 1-65536, got \(layers), \(dim), \(maxLength)")
         }
@@ -21,19 +21,24 @@ public struct SequenceTransformer: Architecture {
         let tokens = try EmbeddingLayer("tokens", vocabulary, dim, &store, &rng)
         let positions = try EmbeddingLayer("positions", maxLength, dim, &store, &rng)
         let blocks = try (0..<layers).map {
-            try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, &store, &rng)
+            try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, leaf: leaf, &store, &rng)
         }
         let norm = try LayerNormLayer("norm", dim, &store)
         let head = try LinearLayer("head", dim, classes, &store, &rng)
         let architecture = SequenceTransformer(vocabulary: vocabulary, classes: classes, dim: dim, heads: heads, maxLength: maxLength,
-                                               mixer: mixer, projected: projected, tokens: tokens, positions: positions,
+                                               mixer: mixer, projected: projected, leaf: leaf, tokens: tokens, positions: positions,
                                                blocks: blocks, norm: norm, head: head)
         return Model(architecture, parameters: store)
     }
 
     public var kind: String { "transformer" }
     public var summary: String {
-        let attention = mixer == .linformer ? "linformer k=\(projected)" : "dense"
+        let attention: String
+        switch mixer {
+        case .linformer: attention = "linformer k=\(projected)"
+        case .tf, .tc: attention = "treeformer \(mixer.rawValue) leaf=\(leaf)"
+        default: attention = mixer.rawValue
+        }
         return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
     }
 
@@ -58,7 +63,12 @@ public struct SequenceTransformer: Architecture {
         let t = p.tape
         let positionIds = (0..<(count * length)).map { $0 % length }
         var x = try t.add(try tokens(ids, p), try positions(positionIds, p))
-        for block in blocks { x = try block(x, blocks: count, p) }
+        var tokensPerQuery = 0.0
+        for block in blocks {
+            var attended = 0.0
+            x = try block(x, blocks: count, p, tokens: &attended)
+            tokensPerQuery += attended / Double(max(1, blocks.count))
+        }
         x = try norm(x, p)
         if !perToken {
             // Mean over each sequence's tokens.
@@ -69,6 +79,6 @@ public struct SequenceTransformer: Architecture {
         let loss = try t.crossEntropy(try head(x, p), targets: targets)
         let scored = targets.filter { $0 >= 0 }.count
         return PassResult(loss: loss.loss, metricSum: Double(loss.correct.filter { $0 }.count), metricCount: scored,
-                          tokensPerQuery: Double(mixer == .linformer ? projected : length))
+                          tokensPerQuery: tokensPerQuery)
     }
 }
