@@ -47,18 +47,24 @@ public struct TransformerEncoder: Sendable {
     }
 
     /// Per-row layer normalisation (epsilon 1e-5), in Double for the statistics.
-    static func layerNorm(_ x: Tensor) throws -> Tensor {
+    static func layerNorm(_ x: Tensor) throws -> Tensor { normalizedRows(x).normalized }
+
+    /// Each row minus its mean, divided by its standard deviation (epsilon 1e-5), with the
+    /// inverse deviations (the training layer norm's backward needs them).
+    static func normalizedRows(_ x: Tensor) -> (normalized: Tensor, inverseDeviation: [Float]) {
         var out = x
         let (rows, cols) = x.matrixShape
+        var inverses = [Float](repeating: 0, count: rows)
         for r in 0..<rows {
             var mean = 0.0, squares = 0.0
             for c in 0..<cols { mean += Double(x.data[r * cols + c]) }
             mean /= Double(cols)
             for c in 0..<cols { let dx = Double(x.data[r * cols + c]) - mean; squares += dx * dx }
             let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
+            inverses[r] = Float(inverse)
             for c in 0..<cols { out.data[r * cols + c] = Float((Double(x.data[r * cols + c]) - mean) * inverse) }
         }
-        return out
+        return (out, inverses)
     }
 
     /// tanh approximation of GELU, as PyTorch's approximate="tanh".

@@ -9,7 +9,9 @@ the same number of steps after warm-up; attn's includes drawing its ListOps batc
 
     python3 scripts/bench/train_step.py [--attn PATH] [--steps N]
 """
-import argparse, os, platform, re, subprocess, tempfile, time
+import argparse, os, platform, re, subprocess, tempfile
+
+from compare import median_ms  # the same timing rule as the kernel benchmark
 
 try:
     import torch
@@ -67,15 +69,8 @@ def time_torch(steps, batch=16, length=256):
         loss.backward()
         optimizer.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t) * 1e3)
-    times.sort()
-    return sum(p.numel() for p in model.parameters()), times[len(times) // 2]
+    step()  # a second warm-up step (median_ms does one)
+    return sum(p.numel() for p in model.parameters()), median_ms(step, steps)
 
 
 def main():

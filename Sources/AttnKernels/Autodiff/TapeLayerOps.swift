@@ -9,20 +9,10 @@ extension Tape {
         guard input.rank == 2, g.shape == [cols], b.shape == [cols] else {
             throw KernelError.shapeMismatch("layernorm needs x [rows, cols] with gain and bias [cols]", input.shape, g.shape)
         }
-        var normalized = input, out = input
-        var inverseDeviation = [Float](repeating: 0, count: rows)
+        let (normalized, inverseDeviation) = TransformerEncoder.normalizedRows(input)
+        var out = normalized
         for r in 0..<rows {
-            var mean = 0.0, squares = 0.0
-            for c in 0..<cols { mean += Double(input.data[r * cols + c]) }
-            mean /= Double(cols)
-            for c in 0..<cols { let d = Double(input.data[r * cols + c]) - mean; squares += d * d }
-            let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
-            inverseDeviation[r] = Float(inverse)
-            for c in 0..<cols {
-                let n = Float((Double(input.data[r * cols + c]) - mean) * inverse)
-                normalized.data[r * cols + c] = n
-                out.data[r * cols + c] = n * g.data[c] + b.data[c]
-            }
+            for c in 0..<cols { out.data[r * cols + c] = normalized.data[r * cols + c] * g.data[c] + b.data[c] }
         }
         return record(out) { up, accumulate in
             var dx = up, dGain = try Tensor(zeros: [cols]), dBias = try Tensor(zeros: [cols])
