@@ -165,10 +165,9 @@ private struct BackwardIO: @unchecked Sendable {
         }
     }
 
+    /// A tile for a GEMM result (the GEMM writes every element, so it is not cleared first).
     func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        buffer.initialize(repeating: 0, count: count)
-        return buffer
+        UnsafeMutablePointer<Float>.allocate(capacity: count)
     }
 
     /// Pass 0: each row's log-sum-exp of its scores, and D = dO . O.

@@ -13,13 +13,14 @@ final class TrainingTests: XCTestCase {
     }
 
     /// Every parameter tensor: a few elements' analytic gradients against central differences.
-    func checkGradients(_ model: Model, _ task: TrainingTask, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Tree descents are piecewise constant in the weights, so for ReTreever the step is small
+    /// enough (1e-3) that it does not move a query across a decision between two children.
+    func checkGradients(_ model: Model, _ task: TrainingTask, eps: Float = 1e-2, file: StaticString = #filePath, line: UInt = #line) throws {
         var rng = Xoshiro256(seed: 5)
         let batch = try task.batch(size: 2, rng: &rng)
         var passRng = Xoshiro256(seed: 1)
         let p = model.parameters.bind(to: Tape())
         let gradients = try p.gradients(of: try model.architecture.pass(batch, p, training: false, rng: &passRng).loss)
-        let eps: Float = 1e-2
         for name in model.parameters.names {
             let original = try XCTUnwrap(model.parameters[name])
             for i in Set([0, original.count / 2, original.count - 1]) {
@@ -49,7 +50,14 @@ final class TrainingTests: XCTestCase {
                                                         mixer: .tssa, projected: 0, seed: 3), listops)
         let gp = try GaussianProcessTask(context: 8, targets: 3)
         for retrieval in NeuralProcess.Retrieval.allCases {
-            try checkGradients(try NeuralProcess.make(retrieval: retrieval, dim: 4, layers: 1, heads: 2, latents: 3, leaf: 2, seed: 4), gp)
+            try checkGradients(try NeuralProcess.make(retrieval: retrieval, dim: 4, layers: 1, heads: 2, latents: 3, leaf: 2, seed: 4), gp,
+                               eps: retrieval == .tca ? 1e-3 : 1e-2)
+        }
+        try checkGradients(try NeuralProcess.make(retrieval: .tca, dim: 4, layers: 1, heads: 2, latents: 1, leaf: 2, learnedAggregator: true, seed: 5), gp, eps: 1e-3)
+        let copy4 = try CopyTask(length: 4, vocab: 4)
+        for retrieval in NeuralProcess.Retrieval.allCases {
+            try checkGradients(try NeuralProcess.make(retrieval: retrieval, task: copy4, dim: 4, layers: 1, heads: 2, latents: 2, leaf: 2, seed: 7), copy4,
+                               eps: retrieval == .tca ? 1e-3 : 1e-2)
         }
     }
 

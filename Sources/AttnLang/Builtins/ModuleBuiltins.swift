@@ -29,11 +29,18 @@ enum ModuleBuiltins {
             retrieval: retrieval, task: task, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
             latents: retrieval == .perceiver ? try positive(args, "latents") : 1, leaf: retrieval == .tca ? try positive(args, "leaf") : 1,
             lambdaCA: try extra("lambda_ca", 1), lambdaRL: try extra("lambda_rl", 1), entropy: try extra("entropy", 0.01),
-            seed: try args.seed(interp))
+            learnedAggregator: retrieval == .tca ? try aggregation(args) : false, seed: try args.seed(interp))
         return .model(model)
     }
 
     static let taskParam = Param.optional("task", .optional(.task))
+
+    /// `agg=`: "mean" (node summaries are means) or "learned" (mean + a learned MLP of it).
+    static func aggregation(_ args: Arguments) throws -> Bool {
+        let agg = try args.string("agg")
+        guard ["mean", "learned"].contains(agg) else { throw BuiltinError(message: "`agg` must be \"mean\" or \"learned\", got \"\(agg)\"") }
+        return agg == "learned"
+    }
 
     static let npDoc = """
     Without a task (or with gp): an attentive Neural Process. Context points (x, y) go through an \
@@ -104,12 +111,13 @@ enum ModuleBuiltins {
                 doc: npDoc) { args, interp in try neuralProcess(.ca, args, interp) },
         Builtin("retreever", [taskParam] + architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
                                                    .optional("lambda_rl", .number, .float(1)), .optional("entropy", .number, .float(0.01)),
-                                                   .optional("seed", .optional(.int))],
+                                                   .optional("agg", .string, .string("mean")), .optional("seed", .optional(.int))],
                 summary: "ReTreever: a retrieval model whose queries read the context by Tree Cross Attention (log N + leaf tokens).",
                 doc: npDoc + """
 
                 The context is ordered by x (gp) or position (tokens) into a binary tree of leaves of \
-                `leaf` items (context size = leaf * 2^k); node summaries are means. Training loss: the \
+                `leaf` items (context size = leaf * 2^k); node summaries are means, or with \
+                agg="learned" the mean plus a learned MLP of it (shared by all nodes). Training loss: the \
                 TCA path's loss + lambda_ca * the full cross-attention path's loss + lambda_rl * \
                 REINFORCE (reward: minus each query's loss, centred by the batch mean; entropy bonus \
                 `entropy`). Descents are sampled while training and greedy in evaluate.

@@ -27,10 +27,13 @@ public struct NeuralProcess: Architecture {
     let decoder: MLPLayer
     let latentName: String?
     let latentBlock: TransformerBlock?
+    /// ReTreever's learned aggregator: node summary = mean + MLP(mean); nil: the mean.
+    let aggregator: MLPLayer?
 
     /// `task`: a lookup task fixes the vocabulary and lengths; nil (or gp) makes a regression model.
     public static func make(retrieval: Retrieval, task: TrainingTask? = nil, dim: Int, layers: Int, heads: Int, latents: Int, leaf: Int,
-                            lambdaCA: Float = 1, lambdaRL: Float = 1, entropy: Float = 0.01, seed: UInt64) throws -> Model {
+                            lambdaCA: Float = 1, lambdaRL: Float = 1, entropy: Float = 0.01, learnedAggregator: Bool = false,
+                            seed: UInt64) throws -> Model {
         guard (1...4096).contains(dim), (0...32).contains(layers), latents >= 1, leaf >= 1 else {
             throw KernelError.invalidArgument("np: dim 1-4096, layers 0-32, latents and leaf at least 1")
         }
@@ -55,10 +58,11 @@ public struct NeuralProcess: Architecture {
             latentBlock = try TransformerBlock("latent_block", dim: dim, heads: heads, &store, &rng)
         }
         let decoder = try MLPLayer("decoder", [dim, dim, tokenInput?.classes ?? 2], &store, &rng)
+        let aggregator = retrieval == .tca && learnedAggregator ? try MLPLayer("aggregator", [dim, dim, dim], &store, &rng) : nil
         let architecture = NeuralProcess(retrieval: retrieval, dim: dim, heads: heads, latents: latents, leafSize: leaf,
                                          lambdaCA: lambdaCA, lambdaRL: lambdaRL, entropy: entropy, tokenInput: tokenInput,
                                          contextEmbedding: context, queryEmbedding: query, encoder: encoder, decoder: decoder,
-                                         latentName: latentName, latentBlock: latentBlock)
+                                         latentName: latentName, latentBlock: latentBlock, aggregator: aggregator)
         if let task { try architecture.check(task) }
         return Model(architecture, parameters: store)
     }
@@ -77,7 +81,7 @@ public struct NeuralProcess: Architecture {
         switch retrieval {
         case .ca: return base + ", cross attention)"
         case .perceiver: return base + ", latents=\(latents))"
-        case .tca: return base + ", leaf=\(leafSize), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
+        case .tca: return base + ", leaf=\(leafSize), agg=\(aggregator == nil ? "mean" : "learned"), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
         }
     }
 
@@ -173,7 +177,12 @@ public struct NeuralProcess: Architecture {
             return result(try predict(try t.blockAttention(queries, z, z, blocks: count, options: options)), tokens: latents)
         case .tca:
             let tree = try TreeRetrieval(contextX: inputs.orderKey, contextCount: inputs.contextCount, leafSize: leafSize, count: count)
-            let stacked = tree.depth == 0 ? context : try t.stackRows([context, try t.mixRows(context, tree.summaryMix())])
+            var stacked = context
+            if tree.depth > 0 {
+                var summaries = try t.mixRows(context, tree.summaryMix())
+                if let aggregator { summaries = try t.add(summaries, try aggregator(summaries, p)) }
+                stacked = try t.stackRows([context, summaries])
+            }
             let plan = tree.plan(queries: t.value(queries), queriesPerFunction: inputs.queriesPerItem, stacked: t.value(stacked), sample: training, rng: &rng)
             let out = try predict(try t.groupedAttention(queries, try t.mixRows(stacked, plan.retrieved), group: plan.group, valid: plan.valid))
             guard training else { return result(out, tokens: plan.group) }
