@@ -83,6 +83,14 @@ enum FitBuiltins {
             }
             return .list(history)
         },
+        Builtin("predict", [.required("model", .model), .required("task", .task), .optional("n", .int, .int(4)),
+                            .optional("seed", .int, .int(12345))],
+                summary: "The model's predictions on n held-out examples, as a record of tensors with one row per example.",
+                doc: "gp: context_x, context_y, target_x, target_y, mean, std (the predicted Gaussian). Token tasks: tokens, and for the scored positions targets and predicted (the most likely class). The examples are evaluate's for the same seed; retrieval is greedy.") { args, _ in
+            let prediction = try Prediction(try ModuleBuiltins.model(args), on: try TaskBuiltins.task(args), examples: try args.int("n"),
+                                            seed: UInt64(bitPattern: Int64(try args.int("seed"))))
+            return .record(Record(prediction.fields.map { ($0.0, .tensor($0.1)) }))
+        },
         Builtin("evaluate", [.required("model", .model), .required("task", .task), .optional("n", .int, .int(256)),
                              .optional("batch", .int, .int(64)), .optional("seed", .int, .int(12345))],
                 summary: "Score the model on n held-out examples: {loss, accuracy or log_likelihood, tokens (per query), ms}.",

@@ -88,16 +88,27 @@ enum MathBuiltins {
             let middle = values.count / 2
             return .float(values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2)
         },
-        Builtin("sorted", [.required("x", .list)], summary: "The list's numbers or strings in increasing order (a new list).") { args, _ in
+        Builtin("sorted", [.required("x", .list), .optional("key", .optional(.string))],
+                summary: "The list in increasing order (a new list): numbers or strings, or records ordered by the field `key`.") { args, _ in
             guard case let .list(items) = args["x"] else { return .none }
-            if items.allSatisfy({ $0.number != nil }) {
-                return .list(items.sorted { ($0.number ?? 0) < ($1.number ?? 0) })
+            let sortKeys = try items.map { item -> Value in
+                guard let key = try args.optionalString("key") else { return item }
+                guard case let .record(r) = item, let value = r[key] else {
+                    throw BuiltinError(message: "`sorted(..., key=\"\(key)\")` needs records with a field `\(key)`, found \(Format.inline(item))")
+                }
+                return value
             }
-            let strings = try items.map { item -> String in
-                guard case let .string(s) = item else { throw BuiltinError(message: "`sorted` needs all numbers or all strings, found \(item.typeName)") }
-                return s
+            let order: [Int]
+            if sortKeys.allSatisfy({ $0.number != nil }) {
+                order = sortKeys.indices.sorted { (sortKeys[$0].number ?? 0, $0) < (sortKeys[$1].number ?? 0, $1) }
+            } else {
+                let strings = try sortKeys.map { key -> String in
+                    guard case let .string(s) = key else { throw BuiltinError(message: "`sorted` needs all numbers or all strings, found \(key.typeName)") }
+                    return s
+                }
+                order = strings.indices.sorted { (strings[$0], $0) < (strings[$1], $1) }
             }
-            return .list(strings.sorted().map { .string($0) })
+            return .list(order.map { items[$0] })
         },
         Builtin("softmax", [.required("x", .tensor), .optional("axis", .int, .int(-1))],
                 summary: "Softmax along an axis (default the last), numerically stable.") { args, _ in

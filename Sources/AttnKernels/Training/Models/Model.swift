@@ -8,6 +8,9 @@ public struct PassResult {
     public var metricCount: Int
     /// Mean context tokens each query attended to (for attention-efficiency reporting).
     public var tokensPerQuery: Double
+    /// The head's output for the scored rows (class logits, or Gaussian mean and raw scale),
+    /// for `predict`.
+    public var outputs: Tape.Variable? = nil
 }
 
 /// A model's structure; its weights live in the Model's ParameterStore.

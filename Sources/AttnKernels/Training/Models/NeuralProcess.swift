@@ -160,11 +160,14 @@ public struct NeuralProcess: Architecture {
         for block in encoder { inputs.context = try block(inputs.context, blocks: count, p) }
         let (context, queries) = (inputs.context, inputs.queries)
         let options = AttentionOptions(heads: heads)
+        var readout: Tape.Variable?  // the first prediction: the model's own path (TCA, not its CA term)
         func predict(_ read: Tape.Variable) throws -> (loss: Tape.Variable, perRow: [Float], metricSum: Double) {
-            try inputs.score(try decoder(try t.add(queries, read), p))
+            let output = try decoder(try t.add(queries, read), p)
+            if readout == nil { readout = output }
+            return try inputs.score(output)
         }
         func result(_ out: (loss: Tape.Variable, perRow: [Float], metricSum: Double), tokens: Int) -> PassResult {
-            PassResult(loss: out.loss, metricSum: out.metricSum, metricCount: out.perRow.count, tokensPerQuery: Double(tokens))
+            PassResult(loss: out.loss, metricSum: out.metricSum, metricCount: out.perRow.count, tokensPerQuery: Double(tokens), outputs: readout)
         }
         switch retrieval {
         case .ca:

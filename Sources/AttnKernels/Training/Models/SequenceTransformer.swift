@@ -76,9 +76,10 @@ public struct SequenceTransformer: Architecture {
             for b in 0..<count { pool.appendRow((0..<length).map { (b * length + $0, 1 / Float(length)) }) }
             x = try t.mixRows(x, pool)
         }
-        let loss = try t.crossEntropy(try head(x, p), targets: targets)
+        let logits = try head(x, p)
+        let loss = try t.crossEntropy(logits, targets: targets)
         let scored = targets.filter { $0 >= 0 }.count
         return PassResult(loss: loss.loss, metricSum: Double(loss.correct.filter { $0 }.count), metricCount: scored,
-                          tokensPerQuery: tokensPerQuery)
+                          tokensPerQuery: tokensPerQuery, outputs: logits)
     }
 }

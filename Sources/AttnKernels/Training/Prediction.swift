@@ -1,0 +1,51 @@
+import Foundation
+
+/// A model's predictions on `examples` held-out examples of a task, one row per example, as
+/// named tensors: the inputs, the targets and the model's output (for tables and plots).
+///   regression: context_x, context_y, target_x, target_y, mean, std  ([n, points] each);
+///   tokens:     tokens [n, length], targets and predicted (the argmax class) for every scored
+///               position ([n, positions]; for a classification task [n, 1]).
+public struct Prediction {
+    public var fields: [(String, Tensor)] = []
+
+    public init(_ model: Model, on task: TrainingTask, examples: Int, seed: UInt64) throws {
+        guard (1...4096).contains(examples) else { throw KernelError.invalidArgument("predict: n must be 1 to 4096, got \(examples)") }
+        try model.architecture.check(task)
+        var rng = Xoshiro256(seed: seed)
+        let batch = try task.batch(size: examples, rng: &rng)
+        let p = model.parameters.bind(to: Tape())
+        let result = try model.architecture.pass(batch, p, training: false, rng: &rng)
+        guard let outputs = result.outputs.map({ p.tape.value($0) }) else {
+            throw KernelError.invalidArgument("this model does not report its outputs")
+        }
+        func matrix(_ values: [Float]) throws -> Tensor {
+            try Tensor(shape: [examples, values.count / examples], data: values)
+        }
+        switch batch {
+        case let .regression(cx, cy, _, tx, ty, _, _):
+            let rows = outputs.shape[0]
+            let mean = (0..<rows).map { outputs.data[2 * $0] }
+            let std = (0..<rows).map { r -> Float in
+                let raw = outputs.data[2 * r + 1]
+                return 0.1 + 0.9 * (raw > 20 ? raw : log1pf(expf(raw)))
+            }
+            fields = [("context_x", try matrix(cx)), ("context_y", try matrix(cy)), ("target_x", try matrix(tx)),
+                      ("target_y", try matrix(ty)), ("mean", try matrix(mean)), ("std", try matrix(std))]
+        case let .sequences(ids, _, _, targets, perToken):
+            let classes = outputs.shape[1]
+            let predicted = (0..<outputs.shape[0]).map { r -> Float in
+                var best = 0
+                for c in 1..<max(1, classes) where outputs.data[r * classes + c] > outputs.data[r * classes + best] { best = c }
+                return Float(best)
+            }
+            // The outputs cover every token (transformer), one row per sequence (classification)
+            // or the scored positions only (retrieval models): keep the scored ones.
+            let scored = perToken ? targets.filter { $0 >= 0 } : targets
+            let kept = outputs.shape[0] == targets.count && perToken
+                ? zip(targets, predicted).filter { $0.0 >= 0 }.map { $0.1 }
+                : predicted
+            fields = [("tokens", try matrix(ids.map(Float.init))), ("targets", try matrix(scored.map(Float.init))),
+                      ("predicted", try matrix(kept))]
+        }
+    }
+}
