@@ -122,12 +122,13 @@ public struct TransformerBlock: Sendable {
         }
     }
 
-    /// x: [blocks * n, dim]. `tokens` receives the mean number of keys each query attended to.
+    /// x: [blocks * n, dim].
     func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters) throws -> Tape.Variable {
         var tokens = 0.0
         return try callAsFunction(x, blocks: blocks, causal: causal, p, tokens: &tokens)
     }
 
+    /// The same; `tokens` receives the mean number of keys (or node summaries) each query read.
     func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters, tokens: inout Double) throws -> Tape.Variable {
         let t = p.tape
         let normed = try norm1(x, p)
