@@ -11,21 +11,30 @@ extension Tape {
             throw KernelError.shapeMismatch("block attention needs q, k, v whose rows split into \(blocks) equal blocks", xq.shape, xk.shape)
         }
         let nq = xq.shape[0] / blocks, nk = xk.shape[0] / blocks
-        var outputs = [Tensor]()
-        for b in 0..<blocks {
-            outputs.append(try Attention.forward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk), options: options).0)
+        // Sequences run in parallel (each result written to its own slot, so the bits do not
+        // depend on the thread count); the attention calls inside then run on the worker.
+        let outputs = try Tape.perBlock(blocks) { b in
+            try Attention.forward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk), options: options).0
         }
         return record(try Tensor.concat(outputs, axis: 0)) { up, accumulate in
-            var dq = [Tensor](), dk = [Tensor](), dv = [Tensor]()
-            for b in 0..<blocks {
-                let g = try Attention.backward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk),
-                                               out: outputs[b], gradOut: try up.rows(b * nq, nq), options: options)
-                dq.append(g.q); dk.append(g.k); dv.append(g.v)
+            let grads = try Tape.perBlock(blocks) { b in
+                try Attention.backward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk),
+                                       out: outputs[b], gradOut: try up.rows(b * nq, nq), options: options)
             }
-            try accumulate(q, try Tensor.concat(dq, axis: 0))
-            try accumulate(k, try Tensor.concat(dk, axis: 0))
-            try accumulate(v, try Tensor.concat(dv, axis: 0))
+            try accumulate(q, try Tensor.concat(grads.map(\.q), axis: 0))
+            try accumulate(k, try Tensor.concat(grads.map(\.k), axis: 0))
+            try accumulate(v, try Tensor.concat(grads.map(\.v), axis: 0))
         }
+    }
+
+    /// body(b) for every block b, in parallel; the results in block order, or the first error.
+    static func perBlock<T>(_ blocks: Int, _ body: (Int) throws -> T) throws -> [T] {
+        var results = [Result<T, Error>?](repeating: nil, count: blocks)
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = UncheckedBuffer(slots)
+            Parallel.forEach(chunks: blocks) { b in slots.buffer[b] = Result { try body(b) } }
+        }
+        return try results.map { try $0?.get() ?? { throw KernelError.invalidArgument("internal: a block did not run") }() }
     }
 
     /// Each query row i of q [rows, d] attends only to its own `group` rows of kv
@@ -92,6 +101,12 @@ extension Tape {
             try accumulate(values, dv)
         }
     }
+}
+
+/// A buffer whose disjoint slots parallel workers write.
+struct UncheckedBuffer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
 }
 
 extension Tensor {
