@@ -12,7 +12,7 @@ public struct Prediction {
         guard (1...4096).contains(examples) else { throw KernelError.invalidArgument("predict: n must be 1 to 4096, got \(examples)") }
         try model.architecture.check(task)
         var rng = Xoshiro256(seed: seed)
-        let batch = try task.batch(size: examples, rng: &rng)
+        let batch = try task.checkedBatch(size: examples, rng: &rng)
         let p = model.parameters.bind(to: Tape())
         let result = try model.architecture.pass(batch, p, training: false, rng: &rng)
         guard let outputs = result.outputs.map({ p.tape.value($0) }) else {

@@ -36,7 +36,7 @@ public struct Trainer {
     }
 
     public mutating func step() throws -> StepReport {
-        let batch = try task.batch(size: batchSize, rng: &rng)
+        let batch = try task.checkedBatch(size: batchSize, rng: &rng)
         let p = model.parameters.bind(to: Tape())
         let result = try model.architecture.pass(batch, p, training: true, rng: &rng)
         let gradients = try p.gradients(of: result.loss)
@@ -61,7 +61,7 @@ public struct Trainer {
         while remaining > 0 {
             try Cancellation.check()
             let size = min(batchSize, remaining)
-            let batch = try task.batch(size: size, rng: &rng)
+            let batch = try task.checkedBatch(size: size, rng: &rng)
             let start = DispatchTime.now().uptimeNanoseconds
             let p = model.parameters.bind(to: Tape())
             let result = try model.architecture.pass(batch, p, training: false, rng: &rng)

@@ -48,7 +48,7 @@ enum TaskBuiltins {
             let n = try args.int("n")
             guard (1...4096).contains(n) else { throw BuiltinError(message: "`n` must be 1 to 4096, got \(n)") }
             var rng = Xoshiro256(seed: try args.seed(interp))
-            return .record(try record(try task(args).batch(size: n, rng: &rng)))
+            return .record(try record(try task(args).checkedBatch(size: n, rng: &rng)))
         },
     ]
 }

@@ -32,3 +32,18 @@ public protocol TrainingTask: Sendable {
     var metric: String { get }
     func batch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch
 }
+
+extension TrainingTask {
+    /// Tokens (or points) one batch may hold: the batch is generated as plain arrays before any
+    /// tensor exists, so this bound, not the tensor memory limit, keeps a typo from exhausting memory.
+    public static var maxBatchTokens: Int { 1 << 25 }
+
+    /// A batch after checking that its size is sensible.
+    public func checkedBatch(size: Int, rng: inout Xoshiro256) throws -> TaskBatch {
+        let perExample = vocabulary == nil ? length * 2 + 1 : length
+        guard size >= 1, size <= Self.maxBatchTokens / max(1, perExample) else {
+            throw KernelError.invalidArgument("\(name): a batch of \(size) examples of \(perExample) tokens is too large (at most \(Self.maxBatchTokens) tokens per batch)")
+        }
+        return try batch(size: size, rng: &rng)
+    }
+}
