@@ -3,7 +3,8 @@ import Foundation
 
 // Training loops: `fit` trains a model on a task in place and returns its history; `evaluate`
 // scores it on held-out examples. On a terminal, fit shows a bar with the loss and steps/s;
-// Ctrl-C stops it after the current step and keeps the weights trained so far.
+// Ctrl-C stops it at once: the step in progress is dropped (its update never happens), and the
+// model keeps the weights of the last completed step.
 enum FitBuiltins {
     static func optimizer(_ args: Arguments, steps: Int) throws -> Optimizer {
         let kind = try args.choice("optimizer", Optimizer.Kind.self, Optimizer.Kind.allCases.map(\.rawValue))
@@ -46,8 +47,9 @@ enum FitBuiltins {
     weight_decay=); clip= caps the global gradient norm; warmup= steps of linear warmup; \
     schedule="cosine" decays to 0 at the last step). History rows: {step, loss, <metric>, lr, \
     grad_norm, ms (training time so far)}, plus eval_loss and eval_<metric> every eval_every \
-    steps (eval_n held-out examples, the same ones each time). Ctrl-C stops after the current \
-    step; the model keeps the weights trained so far and fit returns the history up to there.
+    steps (eval_n held-out examples, the same ones each time). Ctrl-C stops training at once: \
+    the step in progress is dropped, the model keeps the weights of the last completed step, and \
+    fit returns the history up to there.
     """
 
     static let all: [Builtin] = [
