@@ -6,6 +6,16 @@ public enum Reduction: String, Sendable {
 }
 
 public extension Tensor {
+    /// For each row of a matrix [rows, cols], the column of its largest value (the first on ties).
+    func rowArgmax() -> [Int] {
+        let (rows, cols) = matrixShape
+        return (0..<rows).map { r in
+            var best = 0
+            for c in 1..<max(1, cols) where data[r * cols + c] > data[r * cols + best] { best = c }
+            return best
+        }
+    }
+
     /// Reduces over all elements.
     func reduceAll(_ kind: Reduction) throws -> Double {
         guard count > 0 || kind == .sum else {

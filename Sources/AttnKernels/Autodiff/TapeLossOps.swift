@@ -18,14 +18,13 @@ extension Tape {
         let probabilities = try x.softmax(axis: -1)
         var perRow = [Float](repeating: 0, count: rows), correct = [Bool](repeating: false, count: rows)
         var total = 0.0, scored = 0
+        let predicted = x.rowArgmax()
         for r in 0..<rows where targets[r] >= 0 {
             let p = probabilities.data[r * classes + targets[r]]
             perRow[r] = -logf(max(p, 1e-30))
             total += Double(perRow[r])
             scored += 1
-            var best = 0
-            for c in 1..<max(1, classes) where x.data[r * classes + c] > x.data[r * classes + best] { best = c }
-            correct[r] = best == targets[r]
+            correct[r] = predicted[r] == targets[r]
         }
         let count = Float(max(1, scored))
         let loss = record(try Tensor(shape: [1], data: [Float(total / Double(max(1, scored)))])) { up, accumulate in
@@ -41,9 +40,14 @@ extension Tape {
         return (loss, perRow, correct)
     }
 
+    /// The standard deviation a raw scale output stands for: 0.1 + 0.9 * softplus(raw), as in the
+    /// Neural Process papers (the floor keeps the likelihood bounded).
+    public static func gaussianScale(_ raw: Float) -> Float {
+        0.1 + 0.9 * (raw > 20 ? raw : log1pf(expf(raw)))
+    }
+
     /// Gaussian negative log-likelihood of targets under outputs [rows, 2]: column 0 is the mean,
-    /// column 1 the raw scale, mapped to sigma = 0.1 + 0.9 * softplus(raw) as in the Neural
-    /// Process papers (a floor keeps the likelihood bounded).
+    /// column 1 the raw scale (sigma = gaussianScale(raw)).
     public func gaussianNLL(_ outputs: Variable, targets: [Float]) throws -> (loss: Variable, perRow: [Float]) {
         let x = value(outputs)
         guard x.rank == 2, x.shape[1] == 2, x.shape[0] == targets.count else {
@@ -55,8 +59,8 @@ extension Tape {
         let halfLogTwoPi: Float = 0.9189385
         for r in 0..<rows {
             let mean = x.data[2 * r], raw = x.data[2 * r + 1]
-            let softplus = raw > 20 ? raw : log1pf(expf(raw)), sigmoid = 1 / (1 + expf(-raw))
-            let sigma = 0.1 + 0.9 * softplus, z = (targets[r] - mean) / sigma
+            let sigmoid = 1 / (1 + expf(-raw))  // softplus' derivative
+            let sigma = Tape.gaussianScale(raw), z = (targets[r] - mean) / sigma
             perRow[r] = halfLogTwoPi + logf(sigma) + 0.5 * z * z
             dMean[r] = -z / sigma
             dRaw[r] = (1 / sigma - z * z / sigma) * 0.9 * sigmoid

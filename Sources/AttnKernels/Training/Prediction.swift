@@ -21,31 +21,22 @@ public struct Prediction {
         func matrix(_ values: [Float]) throws -> Tensor {
             try Tensor(shape: [examples, values.count / examples], data: values)
         }
+        let inputs = try batch.tensors()
         switch batch {
-        case let .regression(cx, cy, _, tx, ty, _, _):
+        case .regression:
             let rows = outputs.shape[0]
             let mean = (0..<rows).map { outputs.data[2 * $0] }
-            let std = (0..<rows).map { r -> Float in
-                let raw = outputs.data[2 * r + 1]
-                return 0.1 + 0.9 * (raw > 20 ? raw : log1pf(expf(raw)))
-            }
-            fields = [("context_x", try matrix(cx)), ("context_y", try matrix(cy)), ("target_x", try matrix(tx)),
-                      ("target_y", try matrix(ty)), ("mean", try matrix(mean)), ("std", try matrix(std))]
-        case let .sequences(ids, _, _, targets, perToken):
-            let classes = outputs.shape[1]
-            let predicted = (0..<outputs.shape[0]).map { r -> Float in
-                var best = 0
-                for c in 1..<max(1, classes) where outputs.data[r * classes + c] > outputs.data[r * classes + best] { best = c }
-                return Float(best)
-            }
+            let std = (0..<rows).map { Tape.gaussianScale(outputs.data[2 * $0 + 1]) }
+            fields = inputs + [("mean", try matrix(mean)), ("std", try matrix(std))]
+        case let .sequences(_, _, _, targets, perToken):
+            let predicted = outputs.rowArgmax().map(Float.init)
             // The outputs cover every token (transformer), one row per sequence (classification)
             // or the scored positions only (retrieval models): keep the scored ones.
             let scored = perToken ? targets.filter { $0 >= 0 } : targets
             let kept = outputs.shape[0] == targets.count && perToken
                 ? zip(targets, predicted).filter { $0.0 >= 0 }.map { $0.1 }
                 : predicted
-            fields = [("tokens", try matrix(ids.map(Float.init))), ("targets", try matrix(scored.map(Float.init))),
-                      ("predicted", try matrix(kept))]
+            fields = [inputs[0], ("targets", try matrix(scored.map(Float.init))), ("predicted", try matrix(kept))]
         }
     }
 }

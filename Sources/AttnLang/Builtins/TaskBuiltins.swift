@@ -7,20 +7,6 @@ enum TaskBuiltins {
         return t
     }
 
-    /// A batch as tensors, one row per example.
-    static func record(_ batch: TaskBatch) throws -> Record {
-        func matrix(_ values: [Float], _ rows: Int) throws -> Value {
-            .tensor(try Tensor(shape: [rows, rows == 0 ? 0 : values.count / rows], data: values))
-        }
-        switch batch {
-        case let .sequences(tokens, _, count, targets, _):
-            return Record([("tokens", try matrix(tokens.map(Float.init), count)), ("targets", try matrix(targets.map(Float.init), count))])
-        case let .regression(cx, cy, _, tx, ty, _, count):
-            return Record([("context_x", try matrix(cx, count)), ("context_y", try matrix(cy, count)),
-                           ("target_x", try matrix(tx, count)), ("target_y", try matrix(ty, count))])
-        }
-    }
-
     static let all: [Builtin] = [
         Builtin("gp", [.optional("context", .int, .int(64)), .optional("targets", .int, .int(64)),
                        .optional("length_min", .number, .float(0.1)), .optional("length_max", .number, .float(0.6)),
@@ -48,7 +34,7 @@ enum TaskBuiltins {
             let n = try args.int("n")
             guard (1...4096).contains(n) else { throw BuiltinError(message: "`n` must be 1 to 4096, got \(n)") }
             var rng = Xoshiro256(seed: try args.seed(interp))
-            return .record(try record(try task(args).checkedBatch(size: n, rng: &rng)))
+            return .record(Record(try task(args).checkedBatch(size: n, rng: &rng).tensors().map { ($0.0, .tensor($0.1)) }))
         },
     ]
 }

@@ -15,6 +15,23 @@ public enum TaskBatch: Sendable {
     }
 }
 
+extension TaskBatch {
+    /// The batch as named tensors, one row per example: tokens and targets (every position), or
+    /// context_x, context_y, target_x and target_y.
+    public func tensors() throws -> [(String, Tensor)] {
+        let rows = count
+        func matrix(_ values: [Float]) throws -> Tensor {
+            try Tensor(shape: [rows, rows == 0 ? 0 : values.count / rows], data: values)
+        }
+        switch self {
+        case let .sequences(tokens, _, _, targets, _):
+            return [("tokens", try matrix(tokens.map(Float.init))), ("targets", try matrix(targets.map(Float.init)))]
+        case let .regression(cx, cy, _, tx, ty, _, _):
+            return [("context_x", try matrix(cx)), ("context_y", try matrix(cy)), ("target_x", try matrix(tx)), ("target_y", try matrix(ty))]
+        }
+    }
+}
+
 /// A seeded generator of batches, and what a model for it must produce.
 public protocol TrainingTask: Sendable {
     var name: String { get }
