@@ -79,10 +79,13 @@ public struct EmbeddingLayer: Sendable {
 /// A pre-norm Transformer block over a batch of equal-length sequences stacked as rows:
 /// h = x + O(Mix(LN(x))), out = h + MLP(LN(h)). The token mixer is exact multi-head attention
 /// (optionally causal), Linformer's (keys and values projected along the sequence by E [k, n]),
-/// Treeformer's TF or TC attention (single head; tree fitted to the keys), or ToST's TSSA
+/// Treeformer's TF or TC attention (one tree for all heads; fitted to each sequence's keys, or
+/// learned: hyperplanes `name.tree.weight` [2^h - 1, dim] and `name.tree.bias`), or ToST's TSSA
 /// (one projection W and per-head temperatures instead of q, k and v).
 public struct TransformerBlock: Sendable {
     public enum Mixer: String, Sendable, CaseIterable { case dense, linformer, tf, tc, tssa }
+    /// How a Treeformer block's tree is made: fitted per sequence by PCA, or learned.
+    public enum TreeSplit: String, Sendable, CaseIterable { case pca, learned }
     let norm1, norm2: LayerNormLayer
     let query, key, value: LinearLayer?
     let output: LinearLayer
@@ -93,9 +96,11 @@ public struct TransformerBlock: Sendable {
     public let mixer: Mixer
     /// Leaf size of the Treeformer tree.
     public let leaf: Int
+    /// A learned tree's parameter names and depth (depth from the sequence length and leaf).
+    public let tree: (normals: String, offsets: String, depth: Int)?
 
     init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0, leaf: Int = 16,
-         _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+         split: TreeSplit = .pca, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
         guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("heads=\(heads) must divide dim=\(dim)") }
         norm1 = try LayerNormLayer(name + ".norm1", dim, &store)
         if mixer == .tssa {
@@ -120,6 +125,17 @@ public struct TransformerBlock: Sendable {
         } else {
             projection = nil
         }
+        if split == .learned && (mixer == .tf || mixer == .tc) {
+            guard sequence >= 1 else { throw KernelError.invalidArgument("a learned tree needs the sequence length") }
+            // At least one split: a tree of one leaf would be dense attention.
+            let depth = max(1, try Treeformer.depth(keys: sequence, depth: nil, leaf: leaf))
+            let internalCount = (1 << depth) - 1
+            tree = (name + ".tree.weight", name + ".tree.bias", depth)
+            store.add(name + ".tree.weight", try Tensor.randn([internalCount, dim], rng: &rng).scalarOp(.mul, 1 / Float(dim).squareRoot()))
+            store.add(name + ".tree.bias", try Tensor(zeros: [internalCount]))
+        } else {
+            tree = nil
+        }
     }
 
     /// x: [blocks * n, dim].
@@ -129,7 +145,10 @@ public struct TransformerBlock: Sendable {
     }
 
     /// The same; `tokens` receives the mean number of keys (or node summaries) each query read.
-    func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters, tokens: inout Double) throws -> Tape.Variable {
+    /// With a `probe`, a Treeformer block mixes by dense multi-head attention instead and hands
+    /// its queries and keys to the probe (bootstrap 1: fitting trees to the dense model).
+    func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters, tokens: inout Double,
+                        probe: ((_ queries: Tensor, _ keys: Tensor) throws -> Void)? = nil) throws -> Tape.Variable {
         let t = p.tape
         let normed = try norm1(x, p)
         let n = t.value(x).shape[0] / blocks
@@ -141,8 +160,13 @@ public struct TransformerBlock: Sendable {
             let q = try query(normed, p)
             var k = try key(normed, p), v = try value(normed, p)
             switch mixer {
+            case .tf where probe != nil, .tc where probe != nil:
+                try probe?(t.value(q), t.value(k))
+                mixed = try t.blockAttention(q, k, v, blocks: blocks, options: AttentionOptions(causal: causal, heads: heads))
+                tokens = Double(n)
             case .tf, .tc:
-                let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer == .tf ? .tf : .tc, leaf: leaf)
+                let learned = try tree.map { LearnedTree(normals: try p($0.normals), offsets: try p($0.offsets), depth: $0.depth) }
+                let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer == .tf ? .tf : .tc, leaf: leaf, heads: heads, tree: learned)
                 (mixed, tokens) = (result.output, result.tokensPerQuery)
             default:
                 if let projection {

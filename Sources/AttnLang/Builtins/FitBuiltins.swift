@@ -85,6 +85,38 @@ enum FitBuiltins {
             }
             return .list(history)
         },
+        Builtin("fit_trees", [.required("model", .model), .required("task", .task), .optional("steps", .int, .int(100)),
+                              .optional("lr", .number, .float(0.01)), .optional("batch", .int, .int(8)),
+                              .optional("neighbours", .int, .int(4)), .optional("seed", .optional(.int))],
+                summary: "Treeformer bootstrap 1: fit a model's learned trees to route like its dense attention; one record per tree.",
+                doc: """
+                For transformer(..., attention="tf" or "tc", split="learned") holding a trained dense \
+                model's weights (load_weights(m, path, strict=false)). Every block mixes by dense \
+                attention meanwhile; each tree starts as a PCA tree of a batch's keys, then `steps` Adam \
+                steps (lr) move its hyperplane directions so that each query reaches the same nodes as \
+                its `neighbours` strongest dense-attention keys (co-routing loss); offsets stay at the \
+                median key score, so leaves stay balanced. Records: {tree, kept_before, kept_pca, \
+                kept_after, keys_per_query}: the dense attention weight that falls on keys in the \
+                query's own leaf (what TF keeps of dense attention; mean over queries of a held-out \
+                batch) for the trees as they came, after the PCA start and after fitting. Then fit(m, \
+                task) fine-tunes end to end with the trees in the loop (bootstrap 2).
+                """) { args, interp in
+            let model = try ModuleBuiltins.model(args), task = try TaskBuiltins.task(args)
+            let steps = try args.int("steps"), batch = try args.int("batch"), neighbours = try args.int("neighbours"), lr = try args.double("lr")
+            guard (0...1_000_000).contains(steps), (1...65_536).contains(batch), (1...4096).contains(neighbours), lr > 0, lr.isFinite else {
+                throw BuiltinError(message: "fit_trees needs steps 0-1000000, batch 1-65536, neighbours 1-4096 and a positive lr")
+            }
+            let report = try TreeFitting.fit(model, task: task, steps: steps, lr: Float(lr), batchSize: batch, neighbours: neighbours,
+                                             seed: try args.seed(interp))
+            guard let architecture = model.architecture as? SequenceTransformer else { return .list([]) }
+            return .list(architecture.learnedTrees.indices.map { i in
+                let name = architecture.learnedTrees[i].normals.replacingOccurrences(of: ".tree.weight", with: "")
+                return .record(Record([("tree", .string(name)), ("kept_before", .float(report.before[i].attentionKept)),
+                                       ("kept_pca", .float(report.initialised[i].attentionKept)),
+                                       ("kept_after", .float(report.after[i].attentionKept)),
+                                       ("keys_per_query", .float(report.after[i].keysPerQuery))]))
+            })
+        },
         Builtin("predict", [.required("model", .model), .required("task", .task), .optional("n", .int, .int(4)),
                             .optional("seed", .int, .int(12345))],
                 summary: "The model's predictions on n held-out examples, as a record of tensors with one row per example.",

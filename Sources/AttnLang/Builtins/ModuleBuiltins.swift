@@ -73,20 +73,45 @@ enum ModuleBuiltins {
                 summary: "An embedding table: m(ids) maps a tensor of token ids to rows of width dim.") { args, interp in
             .model(try EmbeddingModule.make(count: try positive(args, "count"), dim: try positive(args, "dim"), seed: try args.seed(interp)))
         },
+        Builtin("encoder", [.required("dim", .int), .optional("layers", .int, .int(2)), .optional("heads", .int, .int(4)),
+                            .optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("leaf", .int, .int(16)),
+                            .optional("split", .string, .string("pca")), .optional("length", .optional(.int)), .optional("seed", .optional(.int))],
+                summary: "A module of `layers` pre-norm Transformer blocks: enc(x) maps tokens [n, dim] to [n, dim].",
+                doc: """
+                The blocks of transformer(...) without embeddings or head (h = x + O(Mix(LN(x))), out = \
+                h + MLP(LN(h)), MLP width 2 dim), with the same token mixers: attention="dense", \
+                "linformer" (k rows; needs length=, the exact token count), "tf" / "tc" (Treeformer; \
+                split="learned" needs length= for the tree depth), "tssa" (a ToST encoder). The \
+                trainable counterpart of encode(x) (seeded weights, MLP width 4 dim) and tost(x); its \
+                parameters are named blocks.i.... as in transformer, so weights move between them.
+                """) { args, interp in
+            let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
+            let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
+            guard split == .pca || mixer == .tf || mixer == .tc else {
+                throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"")
+            }
+            return .model(try EncoderModule.make(dim: try positive(args, "dim"), layers: try positive(args, "layers"), heads: try positive(args, "heads"),
+                                                 mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split,
+                                                 length: try args.optionalInt("length"), seed: try args.seed(interp)))
+        },
         Builtin("transformer", [.optional("task", .optional(.task)), .optional("vocab", .optional(.int)), .optional("classes", .optional(.int)),
                                 .optional("length", .optional(.int))] + architectureParams +
                                [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("leaf", .int, .int(16)),
-                                .optional("seed", .optional(.int))],
+                                .optional("split", .string, .string("pca")), .optional("seed", .optional(.int))],
                 summary: "A Transformer encoder for token tasks (copy_task, recall, listops); vocab, classes and length default to the task's.",
                 doc: """
                 Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \
                 a GELU MLP of width 2 dim), a final LayerNorm and a linear head on every token (copy, \
                 recall) or on the mean token (listops). The token mixer (`attention=`): "dense" (exact \
                 multi-head), "linformer" (keys and values projected along the sequence to k rows; the \
-                length is then fixed), "tf" / "tc" (Treeformer, single head: a tree with leaves of about \
-                `leaf` keys is fitted to each sequence's keys by PCA splits; TF attends to the keys in \
-                the query's leaf, TC to the node means on its path), "tssa" (ToST: one projection W, \
-                per-head temperatures, linear in N). evaluate's `tokens` is the keys each query read.
+                length is then fixed), "tf" / "tc" (Treeformer: a tree with leaves of about `leaf` keys \
+                routes whole query and key vectors; TF attends to the keys in the query's leaf, TC to the \
+                node means on its path; every head attends to the same rows), "tssa" (ToST: one projection W, per-head temperatures, linear in N). A \
+                Treeformer tree is fitted to each sequence's keys by PCA splits (split="pca"), or is a \
+                parameter of the block (split="learned": hyperplanes blocks.i.tree.weight and .bias, \
+                depth from length and leaf, shared by all sequences), trained with straight-through \
+                gradients by fit and fitted to a dense model's attention by fit_trees. evaluate's \
+                `tokens` is the keys each query read.
                 """) { args, interp in
             var task: (any TrainingTask)?
             if case let .task(t) = args["task"] { task = t }
@@ -99,10 +124,15 @@ enum ModuleBuiltins {
                 return fromTask
             }
             let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
+            let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
+            guard split == .pca || mixer == .tf || mixer == .tc else {
+                throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"",
+                                   notes: ["help: transformer(task, attention=\"tf\", split=\"learned\")"])
+            }
             let model = try SequenceTransformer.make(
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
-                mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), seed: try args.seed(interp))
+                mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split, seed: try args.seed(interp))
             if let task { try model.architecture.check(task) }
             return .model(model)
         },
@@ -137,16 +167,25 @@ enum ModuleBuiltins {
             try Safetensors.write(tensors, metadata: ["format": "pt", "attn_model": m.architecture.summary], path: FileBuiltins.resolve(path, interp))
             return .string(path)
         },
-        Builtin("load_weights", [.required("model", .model), .required("path", .string)],
-                summary: "Load weights from a .safetensors file into the model (names and shapes must match); returns the model.",
-                doc: "F32, F64, F16 and BF16 are read. Nothing changes unless every parameter is present with its shape.") { args, interp in
-            let m = try model(args), path = try args.string("path")
+        Builtin("load_weights", [.required("model", .model), .required("path", .string), .optional("strict", .bool, .bool(true))],
+                summary: "Load weights from a .safetensors file into the model; returns the model (strict=false: what was skipped).",
+                doc: """
+                F32, F64, F16 and BF16 are read. strict=true (the default): nothing changes unless every \
+                parameter is present with its shape and the file has no other tensors. strict=false (as \
+                PyTorch's load_state_dict): the tensors whose names the model has are loaded, the others \
+                are skipped, parameters the file lacks keep their values, and the result is a record \
+                {loaded, missing, unexpected} (counts and lists of names); shapes must still match. \
+                E.g. a dense model's weights into a Treeformer with learned trees, whose trees the file lacks.
+                """) { args, interp in
+            let m = try model(args), path = try args.string("path"), strict = try args.bool("strict")
             do {
-                try m.load(try Safetensors.read(path: FileBuiltins.resolve(path, interp)))
+                let outcome = try m.load(try Safetensors.read(path: FileBuiltins.resolve(path, interp)), strict: strict)
+                if strict { return .model(m) }
+                return .record(Record([("loaded", .int(outcome.loaded)), ("missing", .list(outcome.missing.map { .string($0) })),
+                                       ("unexpected", .list(outcome.unexpected.map { .string($0) }))]))
             } catch let e as KernelError {
                 throw BuiltinError(message: "load_weights(`\(path)`): \(e.description)", notes: ["help: params(m) lists the names and shapes the model expects"])
             }
-            return .model(m)
         },
     ]
 }

@@ -55,20 +55,28 @@ public final class Model: @unchecked Sendable {
         return p.tape.value(try architecture.apply(input, p))
     }
 
-    /// Replaces weights by name, all or nothing: every name must exist with the same shape.
-    public func load(_ tensors: [(String, Tensor)]) throws {
+    /// Replaces weights by name, all or nothing. Strict: every parameter must be given with its
+    /// shape and no other name. Not strict: names the model lacks are skipped and parameters not
+    /// given keep their values (shapes must still match).
+    @discardableResult
+    public func load(_ tensors: [(String, Tensor)], strict: Bool = true) throws -> (loaded: Int, missing: [String], unexpected: [String]) {
         var updated = parameters
         let given = Set(tensors.map { $0.0 })
         let missing = parameters.names.filter { !given.contains($0) }
+        var unexpected = [String](), loaded = 0
         for (name, tensor) in tensors {
             guard parameters[name] != nil else {
-                throw KernelError.invalidArgument("the file has a tensor `\(name)` that the model does not have")
+                if strict { throw KernelError.invalidArgument("the file has a tensor `\(name)` that the model does not have") }
+                unexpected.append(name)
+                continue
             }
             try updated.set(name, tensor)
+            loaded += 1
         }
-        guard missing.isEmpty else {
-            throw KernelError.invalidArgument("the file lacks \(missing.count) of the model's parameters, e.g. `\(missing[0])`")
+        if strict, let first = missing.first {
+            throw KernelError.invalidArgument("the file lacks \(missing.count) of the model's parameters, e.g. `\(first)`")
         }
         parameters = updated
+        return (loaded, missing, unexpected)
     }
 }

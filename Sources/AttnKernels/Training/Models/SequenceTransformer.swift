@@ -7,13 +7,15 @@ public struct SequenceTransformer: Architecture {
     public let vocabulary: Int, classes: Int, dim: Int, heads: Int, maxLength: Int
     public let mixer: TransformerBlock.Mixer
     public let projected: Int, leaf: Int
+    public let split: TransformerBlock.TreeSplit
     let tokens: EmbeddingLayer, positions: EmbeddingLayer
     let blocks: [TransformerBlock]
     let norm: LayerNormLayer
     let head: LinearLayer
 
     public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
-                            mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, seed: UInt64) throws -> Model {
+                            mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, split: TransformerBlock.TreeSplit = .pca,
+                            seed: UInt64) throws -> Model {
         guard (0...32).contains(layers), (1...4096).contains(dim), (1...65_536).contains(maxLength) else {
             throw KernelError.invalidArgument("transformer: layers 0-32, dim 1-4096 and length 1-65536, got \(layers), \(dim), \(maxLength)")
         }
@@ -21,12 +23,13 @@ public struct SequenceTransformer: Architecture {
         let tokens = try EmbeddingLayer("tokens", vocabulary, dim, &store, &rng)
         let positions = try EmbeddingLayer("positions", maxLength, dim, &store, &rng)
         let blocks = try (0..<layers).map {
-            try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, leaf: leaf, &store, &rng)
+            try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, leaf: leaf,
+                                 split: split, &store, &rng)
         }
         let norm = try LayerNormLayer("norm", dim, &store)
         let head = try LinearLayer("head", dim, classes, &store, &rng)
         let architecture = SequenceTransformer(vocabulary: vocabulary, classes: classes, dim: dim, heads: heads, maxLength: maxLength,
-                                               mixer: mixer, projected: projected, leaf: leaf, tokens: tokens, positions: positions,
+                                               mixer: mixer, projected: projected, leaf: leaf, split: split, tokens: tokens, positions: positions,
                                                blocks: blocks, norm: norm, head: head)
         return Model(architecture, parameters: store)
     }
@@ -36,7 +39,7 @@ public struct SequenceTransformer: Architecture {
         let attention: String
         switch mixer {
         case .linformer: attention = "linformer k=\(projected)"
-        case .tf, .tc: attention = "treeformer \(mixer.rawValue) leaf=\(leaf)"
+        case .tf, .tc: attention = "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "")
         default: attention = mixer.rawValue
         }
         return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
@@ -57,6 +60,24 @@ public struct SequenceTransformer: Architecture {
     }
 
     public func pass(_ batch: TaskBatch, _ p: BoundParameters, training: Bool, rng: inout Xoshiro256) throws -> PassResult {
+        try run(batch, p, probe: nil)
+    }
+
+    /// The learned trees, one per Treeformer block with `split="learned"`.
+    public var learnedTrees: [(normals: String, offsets: String, depth: Int)] { blocks.compactMap(\.tree) }
+
+    /// What every learned-tree block sees when all blocks mix by dense attention (the model
+    /// then computes what a dense model with its weights would): its queries and keys, for
+    /// fitting the trees to route like dense attention (bootstrap 1).
+    public func denseRoutingSamples(_ batch: TaskBatch, _ p: BoundParameters) throws -> [RoutingSample] {
+        var samples = [RoutingSample]()
+        _ = try run(batch, p) { block, queries, keys in
+            if blocks[block].tree != nil { samples.append(RoutingSample(queries: queries, keys: keys, sequences: batch.count, heads: heads)) }
+        }
+        return samples
+    }
+
+    func run(_ batch: TaskBatch, _ p: BoundParameters, probe: ((Int, Tensor, Tensor) throws -> Void)?) throws -> PassResult {
         guard case let .sequences(ids, length, count, targets, perToken) = batch else {
             throw KernelError.invalidArgument("a transformer needs a token task")
         }
@@ -64,9 +85,9 @@ public struct SequenceTransformer: Architecture {
         let positionIds = (0..<(count * length)).map { $0 % length }
         var x = try t.add(try tokens(ids, p), try positions(positionIds, p))
         var tokensPerQuery = 0.0
-        for block in blocks {
+        for (index, block) in blocks.enumerated() {
             var attended = 0.0
-            x = try block(x, blocks: count, p, tokens: &attended)
+            x = try block(x, blocks: count, p, tokens: &attended, probe: probe.map { sink in { try sink(index, $0, $1) } })
             tokensPerQuery += attended / Double(max(1, blocks.count))
         }
         x = try norm(x, p)
