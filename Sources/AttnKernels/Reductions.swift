@@ -75,6 +75,18 @@ public extension Tensor {
         return out
     }
 
+    /// The sum of each column of a matrix (a bias's gradient): the same Double sums, in the same
+    /// row order, as reduce(.sum, axis: 0), but walking the rows contiguously.
+    func columnSums() throws -> Tensor {
+        guard rank == 2 else { throw KernelError.invalidShape("column sums need a matrix, got \(formatShape(shape))") }
+        let (rows, cols) = (shape[0], shape[1])
+        var sums = [Double](repeating: 0, count: cols)
+        data.withUnsafeBufferPointer { x in
+            for r in 0..<rows { for c in 0..<cols { sums[c] += Double(x[r * cols + c]) } }
+        }
+        return try Tensor(shape: [cols], data: sums.map { Float($0) })
+    }
+
     /// Numerically stable softmax along `axis`.
     func softmax(axis: Int = -1) throws -> Tensor {
         let ax = try resolveAxis(axis)

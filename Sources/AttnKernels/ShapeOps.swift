@@ -38,6 +38,10 @@ public extension Tensor {
         }
         let outShape = perm.map { shape[$0] }
         var out = try Tensor(zeros: outShape)
+        if perm == [1, 0] {
+            transposeMatrix(into: &out.data)
+            return out
+        }
         let inStrides = strides
         let permuted = perm.map { inStrides[$0] }
         let padShape = [Int](repeating: 1, count: 4 - rank) + outShape
@@ -55,6 +59,23 @@ public extension Tensor {
             }
         }
         return out
+    }
+
+    /// A matrix transposed in 32 x 32 blocks, writing each output row's stretch contiguously, so
+    /// that reads and writes both stay in cache (the matmul backward transposes every activation).
+    private func transposeMatrix(into out: inout [Float]) {
+        let (rows, cols) = (shape[0], shape[1]), block = 32
+        data.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                for r0 in stride(from: 0, to: rows, by: block) {
+                    for c0 in stride(from: 0, to: cols, by: block) {
+                        for c in c0..<min(cols, c0 + block) {
+                            for r in r0..<min(rows, r0 + block) { y[c * rows + r] = x[r * cols + c] }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func concat(_ parts: [Tensor], axis: Int = 0) throws -> Tensor {

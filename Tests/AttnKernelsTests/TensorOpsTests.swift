@@ -1,4 +1,4 @@
-import AttnKernels
+@testable import AttnKernels
 import XCTest
 
 final class TensorOpsTests: XCTestCase {
@@ -52,6 +52,17 @@ final class TensorOpsTests: XCTestCase {
     func testTransposeConcatAndIndexing() throws {
         let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(try a.transposed().data, [1, 4, 2, 5, 3, 6])
+        // The blocked matrix path on sizes that are not multiples of its 32 x 32 blocks.
+        for (rows, cols) in [(1, 1), (33, 70), (70, 33), (64, 1)] {
+            let m = try Tensor(shape: [rows, cols], data: (0..<(rows * cols)).map(Float.init))
+            let t = try m.transposed()
+            XCTAssertEqual(t.shape, [cols, rows])
+            XCTAssertTrue((0..<rows).allSatisfy { r in (0..<cols).allSatisfy { c in t.data[c * rows + r] == m.data[r * cols + c] } }, "\(rows) x \(cols)")
+        }
+        // Column sums (a bias's gradient) are reduce(.sum, axis: 0) to the bit.
+        var rng = Xoshiro256(seed: 3)
+        let g = try Tensor.randn([37, 11], rng: &rng)
+        XCTAssertEqual(try g.columnSums(), try XCTUnwrap(try g.reduce(.sum, axis: 0)))
         let cube = try Tensor(shape: [2, 2, 2], data: (0..<8).map(Float.init))
         XCTAssertEqual(try cube.transposed(axes: [0, 2, 1]).data, [0, 2, 1, 3, 4, 6, 5, 7])
         XCTAssertEqual(try Tensor.concat([a, a], axis: 1).data, [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])

@@ -43,30 +43,51 @@ extension Tape {
     public func gelu(_ x: Variable) -> Variable {
         let input = value(x)
         var out = input
-        Tape.geluLanes(input.data) { i, v, t, _ in out.data[i] = 0.5 * v * (1 + t) }
+        Tape.geluLanes(input.data, into: &out.data) { v, t, _, _ in 0.5 * v * (1 + t) }
         return record(out) { up, accumulate in
             var d = up
-            Tape.geluLanes(input.data) { i, v, t, inner in d.data[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * inner }
+            Tape.geluLanes(input.data, into: &d.data) { v, t, inner, upstream in upstream * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * inner) }
             try accumulate(x, d)
         }
     }
 
-    /// Calls body(i, x_i, tanh(k (x + c x^3)), k (1 + 3 c x^2)) for every element, with tanh from
-    /// the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
-    static func geluLanes(_ data: [Float], _ body: (Int, Float, Float, Float) -> Void) {
+    /// Sets out[i] = body(x_i, tanh(k (x + c x^3)), k (1 + 3 c x^2), out[i]) for every element,
+    /// eight lanes at a time, with tanh from the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
+    /// Fixed chunks run in parallel; each element's arithmetic is the same for any thread count.
+    static func geluLanes(_ data: [Float], into out: inout [Float],
+                          _ body: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
         typealias V = SIMD8<Float>
         let k: Float = 0.7978845608, c: Float = 0.044715, twoLog2e: Float = 2 * 1.442695041
-        var lanes = V(), i = 0
-        while i < data.count {
-            let width = min(8, data.count - i)
-            for l in 0..<width { lanes[l] = data[i + l] }
-            let u = k * (lanes + c * lanes * lanes * lanes)
-            let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
-            for l in 0..<width {
-                let v = lanes[l]
-                body(i + l, v, t[l], k * (1 + 3 * c * v * v))
+        let chunkSize = 1 << 14, count = data.count
+        let chunks = (count + chunkSize - 1) / chunkSize
+        data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                guard let source = input.baseAddress, let target = output.baseAddress else { return }
+                let output = UncheckedBuffer(output)
+                Parallel.forEach(chunks: chunks) { chunk in
+                    var i = chunk * chunkSize
+                    let end = min(count, i + chunkSize)
+                    while i < end {
+                        let width = min(8, end - i)
+                        var lanes = V(), upstream = V()
+                        if width == 8 {
+                            lanes = UnsafeRawPointer(source + i).loadUnaligned(as: V.self)
+                            upstream = UnsafeRawPointer(target + i).loadUnaligned(as: V.self)
+                        } else {
+                            for l in 0..<width { (lanes[l], upstream[l]) = (input[i + l], output.buffer[i + l]) }
+                        }
+                        let u = k * (lanes + c * lanes * lanes * lanes)
+                        let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
+                        let result = body(lanes, t, k * (1 + 3 * c * lanes * lanes), upstream)
+                        if width == 8 {
+                            UnsafeMutableRawPointer(target + i).storeBytes(of: result, as: V.self)
+                        } else {
+                            for l in 0..<width { output.buffer[i + l] = result[l] }
+                        }
+                        i += 8
+                    }
+                }
             }
-            i += 8
         }
     }
 }

@@ -14,7 +14,7 @@ extension Tape {
         }
         return record(try x.binary(.add, y)) { g, accumulate in
             try accumulate(a, g)
-            try accumulate(b, isBias ? try g.reduce(.sum, axis: 0) ?? g : g)
+            try accumulate(b, isBias ? try g.columnSums() : g)
         }
     }
 
