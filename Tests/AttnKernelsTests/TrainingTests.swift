@@ -110,6 +110,15 @@ final class TrainingTests: XCTestCase {
         let position = try XCTUnwrap((0..<3).first { recallTokens[2 * $0] == asked })
         XCTAssertEqual(recallTargets[7], recallTokens[2 * position + 1])
         XCTAssertThrowsError(try GaussianProcessTask(context: 4000, targets: 200))
+        // majority: the class is the most frequent symbol, ties to the smallest.
+        let majority = try MajorityTask(length: 9, vocab: 3)
+        guard case let .sequences(bag, _, bags, classes, false) = try majority.batch(size: 200, rng: &r1) else { return XCTFail() }
+        for b in 0..<bags {
+            let counts = (0..<3).map { s in bag[(b * 9)..<((b + 1) * 9)].filter { $0 == s }.count }
+            XCTAssertEqual(classes[b], counts.firstIndex(of: counts.max() ?? 0))
+        }
+        XCTAssertEqual(Set(classes), [0, 1, 2])
+        XCTAssertThrowsError(try MajorityTask(length: 1, vocab: 3))
     }
 
     func testSafetensorsRoundTripAndErrors() throws {

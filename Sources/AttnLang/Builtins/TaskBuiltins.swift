@@ -29,6 +29,11 @@ enum TaskBuiltins {
                 summary: "A small ListOps: nested MAX/MIN/MED/SM expressions over digits, padded to `length`; 10 classes.") { args, _ in
             .task(try ListOpsTask(length: try args.int("length"), depth: try args.int("depth"), arguments: try args.int("args")))
         },
+        Builtin("majority", [.optional("length", .int, .int(64)), .optional("vocab", .int, .int(10))],
+                summary: "A bag-of-tokens task: the class is the most frequent of `vocab` symbols (token order carries nothing).",
+                doc: "Each sequence draws its symbol probabilities from a flat Dirichlet, so the top two counts are often close; ties go to the smallest symbol. A control for models that only pool global statistics (ToST), where ListOps needs routing between positions.") { args, _ in
+            .task(try MajorityTask(length: try args.int("length"), vocab: try args.int("vocab")))
+        },
         Builtin("sample", [.required("task", .task), .optional("n", .int, .int(4)), .optional("seed", .optional(.int))],
                 summary: "n examples of a task as a record of tensors (tokens/targets, or context_x/y and target_x/y), one row each.") { args, interp in
             let n = try args.int("n")
