@@ -97,6 +97,23 @@ public extension Tensor {
             }
             return out
         }
+        if rank == 2, other.rank == 1, other.shape[0] == shape[1], [.add, .sub, .mul].contains(op) {
+            // A row vector against every row of a matrix (a bias): one contiguous loop per row.
+            var out = self
+            let cols = shape[1]
+            out.data.withUnsafeMutableBufferPointer { o in
+                other.data.withUnsafeBufferPointer { b in
+                    for start in stride(from: 0, to: o.count, by: max(1, cols)) {
+                        switch op {
+                        case .add: for c in 0..<cols { o[start + c] += b[c] }
+                        case .sub: for c in 0..<cols { o[start + c] -= b[c] }
+                        default: for c in 0..<cols { o[start + c] *= b[c] }
+                        }
+                    }
+                }
+            }
+            return out
+        }
         guard let outShape = Tensor.broadcastShape(shape, other.shape) else {
             throw KernelError.shapeMismatch("cannot broadcast `\(op.rawValue)`", shape, other.shape)
         }

@@ -158,19 +158,19 @@ extension TapeTests {
         store.add("w", w)
         var optimizer = Optimizer(kind: .adam, schedule: LearningRateSchedule(peak: 0.01))
         var b = try TreeFitting.medianOffsets(normals: w, depth: depth, keys: tokens)
-        let before = TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
+        let before = try TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
         var losses = [Double]()
         for _ in 0..<400 {
             let step = try TreeFitting.coRoutingGradient(normals: w, offsets: b, depth: depth, sample,
-                                                         pairs: TreeFitting.strongestKeys(sample, count: 4))
+                                                         pairs: try TreeFitting.strongestKeys(sample, count: 4))
             losses.append(step.loss)
             try optimizer.update(&store, ["w": step.gradient])
             w = try XCTUnwrap(store["w"])
             b = try TreeFitting.medianOffsets(normals: w, depth: depth, keys: tokens)
         }
-        let after = TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
+        let after = try TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
         let pca = Treeformer.route(keys: tokens, depth: depth, split: .pca, seed: 0)
-        let pcaQuality = TreeFitting.routingQuality(normals: try Tensor(shape: [7, dim], data: pca.normals), offsets: try Tensor(shape: [7], data: pca.offsets), depth: depth, sample)
+        let pcaQuality = try TreeFitting.routingQuality(normals: try Tensor(shape: [7, dim], data: pca.normals), offsets: try Tensor(shape: [7], data: pca.offsets), depth: depth, sample)
         XCTAssertLessThan(losses.last ?? 0, losses[0])
         XCTAssertGreaterThan(after.attentionKept, before.attentionKept + 0.1, "kept \(before.attentionKept) -> \(after.attentionKept)")
         XCTAssertGreaterThan(after.attentionKept, pcaQuality.attentionKept - 0.02)

@@ -55,7 +55,7 @@ public enum TreeFitting {
         func quality(_ heldOut: [RoutingSample]) throws -> [RoutingQuality] {
             try heldOut.indices.map { i in
                 let (w, b) = try tree(i)
-                return routingQuality(normals: w, offsets: b, depth: trees[i].depth, heldOut[i])
+                return try routingQuality(normals: w, offsets: b, depth: trees[i].depth, heldOut[i])
             }
         }
         let heldOut = try samples(&heldOutRng)
@@ -76,7 +76,7 @@ public enum TreeFitting {
             for (i, sample) in batch.enumerated() {
                 let (w, b) = try tree(i)
                 let step = try coRoutingGradient(normals: w, offsets: b, depth: trees[i].depth, sample,
-                                                 pairs: strongestKeys(sample, count: neighbours))
+                                                 pairs: try strongestKeys(sample, count: neighbours))
                 gradients[trees[i].normals] = step.gradient
                 loss += step.loss
             }
@@ -99,9 +99,11 @@ public enum TreeFitting {
 
     /// The dense attention weights (heads averaged) of each query over the keys of its sequence:
     /// [sequences * n, n].
-    static func denseWeights(_ sample: RoutingSample) -> [Float] {
+    static func denseWeights(_ sample: RoutingSample) throws -> [Float] {
         let q = sample.queries, k = sample.keys
         let rows = q.shape[0], dim = q.shape[1], n = rows / sample.sequences
+        // One row of weights per query: a batch of long sequences could ask for a lot.
+        try MemoryLimit.reserve(rows * n)
         let heads = sample.heads, width = dim / heads
         let scale = 1 / Float(width).squareRoot()
         var weights = [Float](repeating: 0, count: rows * n)
@@ -126,8 +128,8 @@ public enum TreeFitting {
 
     /// For each query, its `count` strongest keys (row indices into `keys`) with their weights
     /// renormalised to sum to 1.
-    static func strongestKeys(_ sample: RoutingSample, count: Int) -> [(query: Int, key: Int, weight: Float)] {
-        let weights = denseWeights(sample)
+    static func strongestKeys(_ sample: RoutingSample, count: Int) throws -> [(query: Int, key: Int, weight: Float)] {
+        let weights = try denseWeights(sample)
         let rows = sample.queries.shape[0], n = rows / sample.sequences
         var pairs = [(query: Int, key: Int, weight: Float)]()
         for row in 0..<rows {
@@ -161,8 +163,8 @@ public enum TreeFitting {
         return 2 * route.nodes[last] + (route.scores[last] >= 0 ? 2 : 1)
     }
 
-    static func routingQuality(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample) -> RoutingQuality {
-        let weights = denseWeights(sample)
+    static func routingQuality(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample) throws -> RoutingQuality {
+        let weights = try denseWeights(sample)
         let rows = sample.queries.shape[0], n = rows / sample.sequences
         let queryRoutes = routes(sample.queries, normals: normals, offsets: offsets, depth: depth)
         let keyRoutes = routes(sample.keys, normals: normals, offsets: offsets, depth: depth)
