@@ -27,6 +27,20 @@ public enum Attention {
 
     /// q: [M, D], k: [N, D], v: [N, Dv]; D and Dv divisible by `heads`.
     public static func forward(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = .init()) throws -> (Tensor, AttentionStats) {
+        var unused: [Float]? = nil
+        return try forward(q: q, k: k, v: v, options: options, logSumExp: &unused)
+    }
+
+    /// The same, also returning each (head, query row)'s log-sum-exp of its scaled scores
+    /// ([heads * M], head-major), which `backward` can take instead of recomputing it.
+    public static func forwardKeepingLogSumExp(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = .init()) throws -> (out: Tensor, logSumExp: [Float]) {
+        var lse: [Float]? = []
+        let out = try forward(q: q, k: k, v: v, options: options, logSumExp: &lse).0
+        return (out, lse ?? [])
+    }
+
+    /// `logSumExp` non-nil on entry: filled with [heads * M] values.
+    static func forward(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions, logSumExp: inout [Float]?) throws -> (Tensor, AttentionStats) {
         for (name, t) in [("q", q), ("k", k), ("v", v)] where t.rank != 2 {
             throw KernelError.invalidShape("attention needs `\(name)` to be a matrix [tokens, dim], got shape \(formatShape(t.shape))")
         }
@@ -51,7 +65,15 @@ public enum Attention {
         let scale = options.scale ?? (headDim > 0 ? 1 / Float(headDim).squareRoot() : 1)
         var out = try Tensor(zeros: [m, dimV])
         if m > 0 {
-            try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: heads, scale: scale, causal: options.causal)
+            if logSumExp != nil {
+                var lse = [Float](repeating: 0, count: heads * m)
+                try lse.withUnsafeMutableBufferPointer { buffer in
+                    try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: heads, scale: scale, causal: options.causal, logSumExp: buffer.baseAddress)
+                }
+                logSumExp = lse
+            } else {
+                try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: heads, scale: scale, causal: options.causal)
+            }
         }
         try Cancellation.check()
         let pairs = options.causal ? Double(m) * Double(m + 1) / 2 : Double(m) * Double(n)

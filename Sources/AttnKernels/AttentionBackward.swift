@@ -20,14 +20,19 @@ extension Attention {
     static let backwardBlock = 64
 
     /// `out` is the forward result for the same inputs; `gradOut` is dLoss/dOut, shaped like it.
+    /// `logSumExp`: the forward's per-(head, row) log-sum-exp (`forwardKeepingLogSumExp`), which
+    /// saves the pass that recomputes every score only to find it.
     public static func backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, gradOut: Tensor,
-                                options: AttentionOptions = .init()) throws -> AttentionGradients {
+                                options: AttentionOptions = .init(), logSumExp: [Float]? = nil) throws -> AttentionGradients {
         _ = try forwardShapesChecked(q: q, k: k, v: v, options: options)
         let m = q.shape[0], n = k.shape[0], dim = q.shape[1], dimV = v.shape[1]
         guard out.shape == [m, dimV], gradOut.shape == [m, dimV] else {
             throw KernelError.shapeMismatch("attention backward needs out and its gradient shaped [queries, value dim]", out.shape, gradOut.shape)
         }
         let heads = options.heads
+        if let logSumExp, logSumExp.count != heads * m {
+            throw KernelError.invalidArgument("attention backward: the log-sum-exp needs heads x queries = \(heads * m) values, got \(logSumExp.count)")
+        }
         let plan = BackwardPlan(m: m, n: n, dim: dim, dimV: dimV, heads: heads,
                                 scale: options.scale ?? (dim / heads > 0 ? 1 / Float(dim / heads).squareRoot() : 1),
                                 causal: options.causal)
@@ -37,6 +42,9 @@ extension Attention {
         let m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8
         // lse then D per (head, row), rows padded to a multiple of 8 for SIMD loads.
         var rowStats = [Float](repeating: 0, count: 2 * heads * m8)
+        if let logSumExp {
+            for h in 0..<heads { for row in 0..<m { rowStats[h * m8 + row] = logSumExp[h * m + row] } }
+        }
         let layout = [(q, m8), (k, n8), (v, n8), (gradOut, m8)]
         let transposed = try layout.map { try transposedPadded($0.0, $0.1) }
         let headMajor = try layout.map { try headRows($0.0, $0.1, heads: heads) }
@@ -63,7 +71,10 @@ extension Attention {
             let io = BackwardIO(out: o, gradOut: g, qh: qh, kh: kh, vh: vh, gh: gh, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
                                 stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
             let queryBlocks = (m + backwardBlock - 1) / backwardBlock, keyBlocks = (n + backwardBlock - 1) / backwardBlock
-            Parallel.forEach(chunks: heads * queryBlocks) { io.rowStatistics(head: $0 / queryBlocks, block: $0 % queryBlocks) }
+            let knowsLogSumExp = logSumExp != nil
+            Parallel.forEach(chunks: heads * queryBlocks) {
+                io.rowStatistics(head: $0 / queryBlocks, block: $0 % queryBlocks, logSumExpKnown: knowsLogSumExp)
+            }
             if Cancellation.isRequested { return }
             Parallel.forEach(chunks: heads * keyBlocks) { io.keyGradients(head: $0 / keyBlocks, block: $0 % keyBlocks) }
             if Cancellation.isRequested { return }
@@ -170,9 +181,13 @@ private struct BackwardIO: @unchecked Sendable {
         UnsafeMutablePointer<Float>.allocate(capacity: count)
     }
 
-    /// Pass 0: each row's log-sum-exp of its scores, and D = dO . O.
-    func rowStatistics(head: Int, block: Int) {
+    /// Pass 0: each row's log-sum-exp of its scores (unless the forward gave it), and D = dO . O.
+    func rowStatistics(head: Int, block: Int, logSumExpKnown: Bool) {
         let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
+        if logSumExpKnown {
+            for row in start..<(start + rows) { delta(head)[row] = rowDelta(head: head, row: row) }
+            return
+        }
         let s = scratch(rows * n8)
         defer { s.deallocate() }
         Gemm.multiply(qh + (head * m8 + start) * hd, kT + head * hd * n8, s, m: rows, n: n8, k: hd)
@@ -191,11 +206,16 @@ private struct BackwardIO: @unchecked Sendable {
                 sum += FastExp.exp2(load(scores + first) * scaleLog2 - shift).replacing(with: 0, where: .!lanes(first, 0, keyEnd))
             }
             lse(head)[row] = maximum + log(sum.sum())
-            var d: Float = 0
-            let offset = row * plan.dimV + head * hdv
-            for c in 0..<hdv { d += gradOut[offset + c] * out[offset + c] }
-            delta(head)[row] = d
+            delta(head)[row] = rowDelta(head: head, row: row)
         }
+    }
+
+    /// D = dO . O over the head's columns of one row.
+    func rowDelta(head: Int, row: Int) -> Float {
+        var d: Float = 0
+        let offset = row * plan.dimV + head * hdv
+        for c in 0..<hdv { d += gradOut[offset + c] * out[offset + c] }
+        return d
     }
 
     /// Pass A: dk and dv for one block of keys, from every query: P^T, dP^T, dS^T as [keys, m8] tiles.

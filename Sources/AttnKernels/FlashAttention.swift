@@ -46,7 +46,10 @@ enum FlashAttention {
         return Plan(queryBlock: queryBlock, blocksPerHead: blocksPerHead, splits: splits, keysPerSplit: max(perSplit, keyBlock))
     }
 
-    static func run(q: Tensor, k: Tensor, v: Tensor, out: inout Tensor, heads: Int, scale: Float, causal: Bool, shape: TileShape = .host) throws {
+    /// `logSumExp`, when given ([heads * m]), receives each (head, row)'s natural log-sum-exp of
+    /// its scaled scores, for the backward pass.
+    static func run(q: Tensor, k: Tensor, v: Tensor, out: inout Tensor, heads: Int, scale: Float, causal: Bool, shape: TileShape = .host,
+                    logSumExp: UnsafeMutablePointer<Float>? = nil) throws {
         let m = q.shape[0], n = k.shape[0], dim = q.shape[1], dimV = v.shape[1]
         let headDim = dim / heads, headDimV = dimV / heads
         let width = shape.columns
@@ -79,7 +82,7 @@ enum FlashAttention {
         q.data.withUnsafeBufferPointer { qb in
             out.data.withUnsafeMutableBufferPointer { ob in
                 guard let qp = qb.baseAddress, let op = ob.baseAddress else { return }
-                let job = Job(q: qp, out: op, kt: packedKT, v: packedV, partials: partials, m: m, n: n, dim: dim, dimV: dimV,
+                let job = Job(q: qp, out: op, kt: packedKT, v: packedV, partials: partials, logSumExp: logSumExp, m: m, n: n, dim: dim, dimV: dimV,
                               headDim: headDim, headDimV: headDimV, paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV,
                               paddedKeys: paddedKeys, queryBlock: queryBlock, scale: scale * log2e, causal: causal, shape: shape)
                 Parallel.forEach(chunks: heads * blocksPerHead * splits) { item in
@@ -129,6 +132,8 @@ enum FlashAttention {
         let v: UnsafeMutablePointer<Float>
         /// Per (head, block, split) item: queryBlock rows of [O (paddedDimV) | m | l], when split.
         let partials: UnsafeMutablePointer<Float>?
+        /// [heads * m] natural log-sum-exp per (head, row), when asked for.
+        let logSumExp: UnsafeMutablePointer<Float>?
         let m, n, dim, dimV, headDim, headDimV, paddedHeadDim, paddedDimV, paddedKeys, queryBlock: Int
         let scale: Float
         let causal: Bool
@@ -211,7 +216,13 @@ enum FlashAttention {
                 let destination = out + (rowStart + r) * dimV + head * headDimV
                 let inverse = 1 / runningSum[r]
                 for c in 0..<headDimV { destination[c] = acc[r * paddedDimV + c] * inverse }
+                logSumExp?[head * m + rowStart + r] = naturalLogSumExp(max: runningMax[r], sum: runningSum[r])
             }
+        }
+
+        /// ln(sum_j e^(scale s_j)) from the base-2 running state: (m + log2 l) ln 2.
+        @inline(__always) func naturalLogSumExp(max: Float, sum: Float) -> Float {
+            (max + log2(sum)) * 0.6931471805599453
         }
 
         /// Combines the key ranges of one query block, in range order:
@@ -238,6 +249,7 @@ enum FlashAttention {
                 }
                 let inverse = 1 / total
                 for c in 0..<headDimV { destination[c] *= inverse }
+                logSumExp?[head * m + rowStart + r] = naturalLogSumExp(max: top, sum: total)
             }
         }
 

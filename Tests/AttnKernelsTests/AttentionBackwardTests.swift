@@ -65,10 +65,13 @@ final class AttentionBackwardTests: XCTestCase {
          try random([c.n, c.dv], seed: seed + 2), try random([c.m, c.dv], seed: seed + 3))
     }
 
-    func kernelGradients(_ t: (q: Tensor, k: Tensor, v: Tensor, g: Tensor), _ c: Case) throws -> AttentionGradients {
+    /// The backward twice: recomputing the log-sum-exp, and taking the forward's.
+    func kernelGradients(_ t: (q: Tensor, k: Tensor, v: Tensor, g: Tensor), _ c: Case) throws -> [AttentionGradients] {
         let options = AttentionOptions(causal: c.causal, heads: c.heads)
-        let (out, _) = try Attention.forward(q: t.q, k: t.k, v: t.v, options: options)
-        return try Attention.backward(q: t.q, k: t.k, v: t.v, out: out, gradOut: t.g, options: options)
+        let (out, lse) = try Attention.forwardKeepingLogSumExp(q: t.q, k: t.k, v: t.v, options: options)
+        XCTAssertEqual(out, try Attention.forward(q: t.q, k: t.k, v: t.v, options: options).0)
+        return [try Attention.backward(q: t.q, k: t.k, v: t.v, out: out, gradOut: t.g, options: options),
+                try Attention.backward(q: t.q, k: t.k, v: t.v, out: out, gradOut: t.g, options: options, logSumExp: lse)]
     }
 
     func assertClose(_ actual: Tensor, _ expected: [Double], _ what: String, tolerance: Double = 2e-4) {
@@ -92,7 +95,10 @@ final class AttentionBackwardTests: XCTestCase {
         for (index, c) in cases.enumerated() {
             let t = try inputs(c, seed: seed + UInt64(index) * 10)
             let doubles = [t.q, t.k, t.v].map { $0.data.map(Double.init) }
-            assertGradients(try kernelGradients(t, c), expected(doubles, t.g.data.map(Double.init), c), "case \(index)", tolerance: tolerance)
+            let reference = expected(doubles, t.g.data.map(Double.init), c)
+            for (path, grads) in try kernelGradients(t, c).enumerated() {
+                assertGradients(grads, reference, "case \(index) path \(path)", tolerance: tolerance)
+            }
         }
     }
 
@@ -125,6 +131,29 @@ final class AttentionBackwardTests: XCTestCase {
         let cases = [Case(m: 70, n: 130, d: 12, dv: 6, heads: 3, causal: false), Case(m: 131, n: 131, d: 7, dv: 9, heads: 1, causal: true),
                      Case(m: 1, n: 65, d: 16, dv: 16, heads: 4, causal: false)]
         try compare(cases, seed: 90, tolerance: 2e-4) { x, g, c in Self.denseGradients(x[0], x[1], x[2], g, c) }
+    }
+
+    /// The forward's log-sum-exp per (head, row) against Double, causal and with the keys split
+    /// into ranges (few queries over a long context), where it comes from merging the ranges.
+    func testForwardLogSumExp() throws {
+        for c in [Case(m: 3, n: 9000, d: 8, dv: 4, heads: 2, causal: false), Case(m: 19, n: 19, d: 6, dv: 6, heads: 3, causal: true)] {
+            let t = try inputs(c, seed: 7)
+            let lse = try Attention.forwardKeepingLogSumExp(q: t.q, k: t.k, v: t.v, options: AttentionOptions(causal: c.causal, heads: c.heads)).logSumExp
+            let hd = c.d / c.heads, s = 1 / Double(hd).squareRoot()
+            for h in 0..<c.heads {
+                for i in 0..<c.m {
+                    let logits = (0..<(c.causal ? i + 1 : c.n)).map { j in
+                        (0..<hd).reduce(0.0) { $0 + Double(t.q.data[i * c.d + h * hd + $1]) * Double(t.k.data[j * c.d + h * hd + $1]) } * s
+                    }
+                    let top = logits.max() ?? 0
+                    let expected = top + log(logits.map { exp($0 - top) }.reduce(0, +))
+                    XCTAssertEqual(Double(lse[h * c.m + i]), expected, accuracy: 1e-4 * max(1, abs(expected)), "head \(h) row \(i)")
+                }
+            }
+        }
+        let q = try random([4, 8], seed: 1)
+        let (out, _) = try Attention.forward(q: q, k: q, v: q)
+        XCTAssertThrowsError(try Attention.backward(q: q, k: q, v: q, out: out, gradOut: out, logSumExp: [0, 0, 0]))
     }
 
     func testRejectsMismatchedGradient() throws {

@@ -13,13 +13,15 @@ extension Tape {
         let nq = xq.shape[0] / blocks, nk = xk.shape[0] / blocks
         // Sequences run in parallel (each result written to its own slot, so the bits do not
         // depend on the thread count); the attention calls inside then run on the worker.
-        let outputs = try Tape.perBlock(blocks) { b in
-            try Attention.forward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk), options: options).0
+        // Each block's log-sum-exp is kept (O(N)) so that the backward need not recompute it.
+        let forwards = try Tape.perBlock(blocks) { b in
+            try Attention.forwardKeepingLogSumExp(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk), options: options)
         }
-        return record(try Tensor.concat(outputs, axis: 0)) { up, accumulate in
+        return record(try Tensor.concat(forwards.map(\.out), axis: 0)) { up, accumulate in
             let grads = try Tape.perBlock(blocks) { b in
                 try Attention.backward(q: try xq.rows(b * nq, nq), k: try xk.rows(b * nk, nk), v: try xv.rows(b * nk, nk),
-                                       out: outputs[b], gradOut: try up.rows(b * nq, nq), options: options)
+                                       out: forwards[b].out, gradOut: try up.rows(b * nq, nq), options: options,
+                                       logSumExp: forwards[b].logSumExp)
             }
             try accumulate(q, try Tensor.concat(grads.map(\.q), axis: 0))
             try accumulate(k, try Tensor.concat(grads.map(\.k), axis: 0))

@@ -132,9 +132,9 @@ extension Tape {
     /// Exact attention; its backward recomputes the scores tile by tile (Attention.backward).
     public func attention(_ q: Variable, _ k: Variable, _ v: Variable, options: AttentionOptions = .init()) throws -> Variable {
         let (xq, xk, xv) = (value(q), value(k), value(v))
-        let (out, _) = try Attention.forward(q: xq, k: xk, v: xv, options: options)
+        let (out, logSumExp) = try Attention.forwardKeepingLogSumExp(q: xq, k: xk, v: xv, options: options)
         return record(out) { g, accumulate in
-            let grads = try Attention.backward(q: xq, k: xk, v: xv, out: out, gradOut: g, options: options)
+            let grads = try Attention.backward(q: xq, k: xk, v: xv, out: out, gradOut: g, options: options, logSumExp: logSumExp)
             try accumulate(q, grads.q)
             try accumulate(k, grads.k)
             try accumulate(v, grads.v)
