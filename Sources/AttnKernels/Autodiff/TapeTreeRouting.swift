@@ -32,20 +32,7 @@ extension Tape {
         }
         guard temperature > 0 else { throw KernelError.invalidArgument("routing temperature must be positive, got \(temperature)") }
         let (rows, dim) = (x.shape[0], x.shape[1])
-        var leaves = [Int](repeating: 0, count: rows)
-        // Per row and level: the node visited and its score, for the backward pass.
-        var visited = [Int](repeating: 0, count: rows * depth), scores = [Float](repeating: 0, count: rows * depth)
-        for r in 0..<rows {
-            var node = 0
-            for level in 0..<depth {
-                var s = b.data[node]
-                for c in 0..<dim { s += w.data[node * dim + c] * x.data[r * dim + c] }
-                visited[r * depth + level] = node
-                scores[r * depth + level] = s
-                node = 2 * node + (s >= 0 ? 2 : 1)
-            }
-            leaves[r] = node
-        }
+        let (visited, scores, leaves) = Treeformer.hardRoutes(x, normals: w, offsets: b, depth: depth)
         let gate = record(try Tensor(shape: [rows], repeating: 1)) { up, accumulate in
             var dz = try Tensor(zeros: x.shape), dw = try Tensor(zeros: w.shape), db = try Tensor(zeros: b.shape)
             for r in 0..<rows where up.data[r] != 0 {
@@ -88,5 +75,26 @@ extension Tape {
             try accumulate(x, dx)
             try accumulate(factor, df)
         }
+    }
+}
+
+extension Treeformer {
+    /// Rows of z [rows, d] down the hyperplanes (heap order; right where w.z + b >= 0): per row
+    /// and level the node visited and its score (row-major [rows, depth]), and each row's leaf.
+    static func hardRoutes(_ z: Tensor, normals: Tensor, offsets: Tensor, depth: Int) -> (nodes: [Int], scores: [Float], leaves: [Int]) {
+        let rows = z.shape[0], dim = z.shape[1]
+        var nodes = [Int](repeating: 0, count: rows * depth), scores = [Float](repeating: 0, count: rows * depth)
+        var leaves = [Int](repeating: 0, count: rows)
+        for r in 0..<rows {
+            var node = 0
+            for level in 0..<depth {
+                var s = offsets.data[node]
+                for c in 0..<dim { s += normals.data[node * dim + c] * z.data[r * dim + c] }
+                (nodes[r * depth + level], scores[r * depth + level]) = (node, s)
+                node = 2 * node + (s >= 0 ? 2 : 1)
+            }
+            leaves[r] = node
+        }
+        return (nodes, scores, leaves)
     }
 }

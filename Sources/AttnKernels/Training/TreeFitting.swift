@@ -142,36 +142,15 @@ public enum TreeFitting {
         return pairs
     }
 
-    /// Hard routes of every row: the node and score at each level.
-    static func routes(_ z: Tensor, normals: Tensor, offsets: Tensor, depth: Int) -> (nodes: [Int], scores: [Float]) {
-        let rows = z.shape[0], dim = z.shape[1]
-        var nodes = [Int](repeating: 0, count: rows * depth), scores = [Float](repeating: 0, count: rows * depth)
-        for r in 0..<rows {
-            var node = 0
-            for level in 0..<depth {
-                var s = offsets.data[node]
-                for c in 0..<dim { s += normals.data[node * dim + c] * z.data[r * dim + c] }
-                (nodes[r * depth + level], scores[r * depth + level]) = (node, s)
-                node = 2 * node + (s >= 0 ? 2 : 1)
-            }
-        }
-        return (nodes, scores)
-    }
-
-    static func leaf(_ route: (nodes: [Int], scores: [Float]), row: Int, depth: Int) -> Int {
-        let last = row * depth + depth - 1
-        return 2 * route.nodes[last] + (route.scores[last] >= 0 ? 2 : 1)
-    }
-
     static func routingQuality(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample) throws -> RoutingQuality {
         let weights = try denseWeights(sample)
         let rows = sample.queries.shape[0], n = rows / sample.sequences
-        let queryRoutes = routes(sample.queries, normals: normals, offsets: offsets, depth: depth)
-        let keyRoutes = routes(sample.keys, normals: normals, offsets: offsets, depth: depth)
+        let queryLeaves = Treeformer.hardRoutes(sample.queries, normals: normals, offsets: offsets, depth: depth).leaves
+        let keyLeaves = Treeformer.hardRoutes(sample.keys, normals: normals, offsets: offsets, depth: depth).leaves
         var kept = 0.0, keys = 0
         for row in 0..<rows {
-            let first = row / n * n, target = leaf(queryRoutes, row: row, depth: depth)
-            for j in 0..<n where leaf(keyRoutes, row: first + j, depth: depth) == target {
+            let first = row / n * n
+            for j in 0..<n where keyLeaves[first + j] == queryLeaves[row] {
                 kept += Double(weights[row * n + j])
                 keys += 1
             }
@@ -185,8 +164,8 @@ public enum TreeFitting {
     static func coRoutingGradient(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample,
                                   pairs: [(query: Int, key: Int, weight: Float)]) throws -> (loss: Double, gradient: Tensor) {
         let q = sample.queries, k = sample.keys, dim = q.shape[1]
-        let queryRoutes = routes(q, normals: normals, offsets: offsets, depth: depth)
-        let keyRoutes = routes(k, normals: normals, offsets: offsets, depth: depth)
+        let queryRoutes = Treeformer.hardRoutes(q, normals: normals, offsets: offsets, depth: depth)
+        let keyRoutes = Treeformer.hardRoutes(k, normals: normals, offsets: offsets, depth: depth)
         // Each node's spread of key scores sets the sigmoid's scale, so the loss does not
         // depend on how far the tokens lie from the origin.
         let internalCount = normals.shape[0]
