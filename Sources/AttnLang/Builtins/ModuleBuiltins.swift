@@ -29,17 +29,15 @@ enum ModuleBuiltins {
             retrieval: retrieval, task: task, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
             latents: retrieval == .perceiver ? try positive(args, "latents") : 1, leaf: retrieval == .tca ? try positive(args, "leaf") : 1,
             lambdaCA: try extra("lambda_ca", 1), lambdaRL: try extra("lambda_rl", 1), entropy: try extra("entropy", 0.01),
-            learnedAggregator: retrieval == .tca ? try aggregation(args) : false, seed: try args.seed(interp))
+            aggregation: retrieval == .tca ? try aggregation(args) : .mean, seed: try args.seed(interp))
         return .model(model)
     }
 
     static let taskParam = Param.optional("task", .optional(.task))
 
     /// `agg=`: "mean" (node summaries are means) or "learned" (mean + a learned MLP of it).
-    static func aggregation(_ args: Arguments) throws -> Bool {
-        let agg = try args.string("agg")
-        guard ["mean", "learned"].contains(agg) else { throw BuiltinError(message: "`agg` must be \"mean\" or \"learned\", got \"\(agg)\"") }
-        return agg == "learned"
+    static func aggregation(_ args: Arguments) throws -> NeuralProcess.Aggregation {
+        try args.choice("agg", NeuralProcess.Aggregation.self, NeuralProcess.Aggregation.allCases.map(\.rawValue))
     }
 
     static let npDoc = """
@@ -146,8 +144,11 @@ enum ModuleBuiltins {
                 doc: npDoc + """
 
                 The context is ordered by x (gp) or position (tokens) into a binary tree of leaves of \
-                `leaf` items (context size = leaf * 2^k); node summaries are means, or with \
-                agg="learned" the mean plus a learned MLP of it (shared by all nodes). Training loss: the \
+                `leaf` items (context size = leaf * 2^k); node summaries are means (agg="mean"), the \
+                mean plus a learned MLP of it (agg="learned"), or, as in the paper, a learned \
+                Transformer block over the node's children, bottom-up (agg="transformer": the deepest \
+                nodes read their leaf's items, the others their two children's summaries; the summary \
+                is the mean of the block's outputs), shared by all nodes. Training loss: the \
                 TCA path's loss + lambda_ca * the full cross-attention path's loss + lambda_rl * \
                 REINFORCE (reward: minus each query's loss, centred by the batch mean; entropy bonus \
                 `entropy`). Descents are sampled while training and greedy in evaluate.

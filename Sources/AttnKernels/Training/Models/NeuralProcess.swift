@@ -27,12 +27,19 @@ public struct NeuralProcess: Architecture {
     let decoder: MLPLayer
     let latentName: String?
     let latentBlock: TransformerBlock?
-    /// ReTreever's learned aggregator: node summary = mean + MLP(mean); nil: the mean.
+    /// How ReTreever summarises a node: the mean of its points, the mean plus an MLP of it, or
+    /// a Transformer block over the node's children (tca.md: the paper's aggregator).
+    public enum Aggregation: String, Sendable, CaseIterable { case mean, learned, transformer }
+    let aggregation: Aggregation
+    /// agg="learned": node summary = mean + MLP(mean).
     let aggregator: MLPLayer?
+    /// agg="transformer": a pre-norm block over each node's children (the leaf's points, or the
+    /// two child summaries), then their mean; shared by all levels, applied bottom-up.
+    let childrenBlock: TransformerBlock?
 
     /// `task`: a lookup task fixes the vocabulary and lengths; nil (or gp) makes a regression model.
     public static func make(retrieval: Retrieval, task: TrainingTask? = nil, dim: Int, layers: Int, heads: Int, latents: Int, leaf: Int,
-                            lambdaCA: Float = 1, lambdaRL: Float = 1, entropy: Float = 0.01, learnedAggregator: Bool = false,
+                            lambdaCA: Float = 1, lambdaRL: Float = 1, entropy: Float = 0.01, aggregation: Aggregation = .mean,
                             seed: UInt64) throws -> Model {
         guard (1...4096).contains(dim), (0...32).contains(layers), latents >= 1, leaf >= 1 else {
             throw KernelError.invalidArgument("np: dim 1-4096, layers 0-32, latents and leaf at least 1")
@@ -58,11 +65,14 @@ public struct NeuralProcess: Architecture {
             latentBlock = try TransformerBlock("latent_block", dim: dim, heads: heads, &store, &rng)
         }
         let decoder = try MLPLayer("decoder", [dim, dim, tokenInput?.classes ?? 2], &store, &rng)
-        let aggregator = retrieval == .tca && learnedAggregator ? try MLPLayer("aggregator", [dim, dim, dim], &store, &rng) : nil
+        let aggregator = retrieval == .tca && aggregation == .learned ? try MLPLayer("aggregator", [dim, dim, dim], &store, &rng) : nil
+        let childrenBlock = retrieval == .tca && aggregation == .transformer
+            ? try TransformerBlock("aggregator", dim: dim, heads: heads, &store, &rng) : nil
         let architecture = NeuralProcess(retrieval: retrieval, dim: dim, heads: heads, latents: latents, leafSize: leaf,
                                          lambdaCA: lambdaCA, lambdaRL: lambdaRL, entropy: entropy, tokenInput: tokenInput,
                                          contextEmbedding: context, queryEmbedding: query, encoder: encoder, decoder: decoder,
-                                         latentName: latentName, latentBlock: latentBlock, aggregator: aggregator)
+                                         latentName: latentName, latentBlock: latentBlock,
+                                         aggregation: retrieval == .tca ? aggregation : .mean, aggregator: aggregator, childrenBlock: childrenBlock)
         if let task { try architecture.check(task) }
         return Model(architecture, parameters: store)
     }
@@ -81,7 +91,7 @@ public struct NeuralProcess: Architecture {
         switch retrieval {
         case .ca: return base + ", cross attention)"
         case .perceiver: return base + ", latents=\(latents))"
-        case .tca: return base + ", leaf=\(leafSize), agg=\(aggregator == nil ? "mean" : "learned"), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
+        case .tca: return base + ", leaf=\(leafSize), agg=\(aggregation.rawValue), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
         }
     }
 
@@ -182,8 +192,13 @@ public struct NeuralProcess: Architecture {
             let tree = try TreeRetrieval(contextX: inputs.orderKey, contextCount: inputs.contextCount, leafSize: leafSize, count: count)
             var stacked = context
             if tree.depth > 0 {
-                var summaries = try t.mixRows(context, tree.summaryMix())
-                if let aggregator { summaries = try t.add(summaries, try aggregator(summaries, p)) }
+                var summaries: Tape.Variable
+                if let childrenBlock {
+                    summaries = try tree.transformerSummaries(context, block: childrenBlock, p)
+                } else {
+                    summaries = try t.mixRows(context, tree.summaryMix())
+                    if let aggregator { summaries = try t.add(summaries, try aggregator(summaries, p)) }
+                }
                 stacked = try t.stackRows([context, summaries])
             }
             let plan = tree.plan(queries: t.value(queries), queriesPerFunction: inputs.queriesPerItem, stacked: t.value(stacked), sample: training, rng: &rng)

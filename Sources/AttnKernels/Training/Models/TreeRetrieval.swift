@@ -53,6 +53,36 @@ struct TreeRetrieval {
         return mix
     }
 
+    /// Summaries by a Transformer block over children, bottom-up: the nodes of the deepest level
+    /// read their leaf's points, every other node its two children's summaries; each summary is
+    /// the mean of the block's outputs over the children. Rows come out in `summaryMix`'s order.
+    func transformerSummaries(_ context: Tape.Variable, block: TransformerBlock, _ p: BoundParameters) throws -> Tape.Variable {
+        let t = p.tape
+        /// The block over groups of `size` consecutive rows, then each group's mean.
+        func aggregate(_ rows: Tape.Variable, groups: Int, size: Int) throws -> Tape.Variable {
+            let mixed = try block(rows, blocks: groups, p)
+            var mean = RowMix()
+            for g in 0..<groups { mean.appendRow((0..<size).map { (g * size + $0, 1 / Float(size)) }) }
+            return try t.mixRows(mixed, mean)
+        }
+        // Each function's points in leaf order: node j of the deepest level owns rows j*leaf..<(j+1)*leaf.
+        var leafRows = [Int]()
+        for b in 0..<count { leafRows += order[b] }
+        // levels[L - 1]: level L's summaries, rows (function, node) in order.
+        var levels = [try aggregate(try t.mixRows(context, RowMix(gather: leafRows)), groups: count << depth, size: leafSize)]
+        for level in stride(from: depth - 1, through: 1, by: -1) {
+            // Node j's children are rows 2j and 2j + 1 of the level below: consecutive pairs.
+            levels.insert(try aggregate(levels[0], groups: count << level, size: 2), at: 0)
+        }
+        // summaryMix's order: per function, level 1 to depth, nodes in order.
+        var layout = [Int](), offsets = [0]
+        for level in 1...depth { offsets.append(offsets[level - 1] + (count << level)) }
+        for b in 0..<count {
+            for level in 1...depth { for j in 0..<(1 << level) { layout.append(offsets[level - 1] + b * (1 << level) + j) } }
+        }
+        return try t.mixRows(try t.stackRows(levels), RowMix(gather: layout))
+    }
+
     func summaryRow(_ b: Int, level: Int, _ j: Int) -> Int {
         count * contextCount + b * nodesPerFunction + (1 << level) - 2 + j
     }
