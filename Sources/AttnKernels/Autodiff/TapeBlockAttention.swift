@@ -47,7 +47,8 @@ extension Tape {
 
     /// Each query row i of q [rows, d] attends only to its own `group` rows of keys [rows * group, d]
     /// and values [rows * group, dv]; rows whose `valid` flag is false are padding and get no
-    /// weight (a query with none gets a zero row). Single head, scale 1/sqrt(d).
+    /// weight (a query with none gets a zero row). Single head, scale 1/sqrt(d). The ragged
+    /// attention over the valid rows (no copy when all are valid).
     public func groupedAttention(_ q: Variable, keys: Variable, values: Variable, group: Int, valid: [Bool]) throws -> Variable {
         let queries = value(q), k = value(keys), v = value(values)
         let (rows, dim) = (queries.shape[0], queries.shape.last ?? 0)
@@ -55,53 +56,16 @@ extension Tape {
               v.shape[0] == rows * group, valid.count == rows * group else {
             throw KernelError.shapeMismatch("grouped attention needs q [rows, d], keys [rows * group, d] and values [rows * group, dv]", queries.shape, k.shape)
         }
-        let dimV = v.shape[1]
-        let scale = 1 / Float(max(1, dim)).squareRoot()
-        var weights = [Float](repeating: 0, count: rows * group)
-        var out = try Tensor(zeros: [rows, dimV])
+        if !valid.contains(false) {
+            return try raggedAttention(q, keys: keys, values: values, starts: Array(stride(from: 0, through: rows * group, by: group)))
+        }
+        var kept = [Int](), starts = [0]
         for i in 0..<rows {
-            var top = -Float.infinity
-            for g in 0..<group where valid[i * group + g] {
-                var dot: Float = 0
-                for j in 0..<dim { dot += queries.data[i * dim + j] * k.data[(i * group + g) * dim + j] }
-                weights[i * group + g] = dot * scale
-                top = max(top, dot * scale)
-            }
-            var sum: Float = 0
-            for g in 0..<group {
-                let w = valid[i * group + g] ? expf(weights[i * group + g] - top) : 0
-                weights[i * group + g] = w
-                sum += w
-            }
-            for g in 0..<group where sum > 0 {
-                weights[i * group + g] /= sum
-                for j in 0..<dimV { out.data[i * dimV + j] += weights[i * group + g] * v.data[(i * group + g) * dimV + j] }
-            }
+            for g in 0..<group where valid[i * group + g] { kept.append(i * group + g) }
+            starts.append(kept.count)
         }
-        return record(out) { up, accumulate in
-            var dq = try Tensor(zeros: queries.shape), dk = try Tensor(zeros: k.shape), dv = try Tensor(zeros: v.shape)
-            for i in 0..<rows {
-                // d score_g = w_g * (up . v_g - up . out)
-                var upDotOut: Float = 0
-                for j in 0..<dimV { upDotOut += up.data[i * dimV + j] * out.data[i * dimV + j] }
-                for g in 0..<group where weights[i * group + g] > 0 {
-                    let row = i * group + g, w = weights[row]
-                    var upDotV: Float = 0
-                    for j in 0..<dimV {
-                        upDotV += up.data[i * dimV + j] * v.data[row * dimV + j]
-                        dv.data[row * dimV + j] += w * up.data[i * dimV + j]
-                    }
-                    let dScore = w * (upDotV - upDotOut) * scale
-                    for j in 0..<dim {
-                        dq.data[i * dim + j] += dScore * k.data[row * dim + j]
-                        dk.data[row * dim + j] += dScore * queries.data[i * dim + j]
-                    }
-                }
-            }
-            try accumulate(q, dq)
-            try accumulate(keys, dk)
-            try accumulate(values, dv)
-        }
+        let mix = RowMix(gather: kept)
+        return try raggedAttention(q, keys: try mixRows(keys, mix), values: try mixRows(values, mix), starts: starts)
     }
 }
 
