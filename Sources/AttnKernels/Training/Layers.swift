@@ -138,6 +138,16 @@ public struct TransformerBlock: Sendable {
         }
     }
 
+    /// The token mixer as printed in a model's summary ("dense", "linformer k=32",
+    /// "treeformer tf leaf=16 learned", "tssa").
+    static func mixerDescription(_ mixer: Mixer, projected: Int, leaf: Int, split: TreeSplit) -> String {
+        switch mixer {
+        case .linformer: return "linformer k=\(projected)"
+        case .tf, .tc: return "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "")
+        default: return mixer.rawValue
+        }
+    }
+
     /// x: [blocks * n, dim].
     func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters) throws -> Tape.Variable {
         var tokens = 0.0

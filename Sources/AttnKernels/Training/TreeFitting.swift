@@ -26,6 +26,8 @@ public struct RoutingQuality: Sendable {
 /// minus the median key score, so leaves stay balanced (as in the PCA split).
 public enum TreeFitting {
     public struct Report: Sendable {
+        /// The blocks whose trees were fitted ("blocks.0", ...), in order.
+        public var trees: [String]
         /// Per learned tree: on a held-out batch, as the model came, after PCA initialisation,
         /// after fitting.
         public var before: [RoutingQuality], initialised: [RoutingQuality], after: [RoutingQuality]
@@ -94,7 +96,8 @@ public enum TreeFitting {
                 try model.parameters.set(trees[i].offsets, try medianOffsets(normals: w, depth: trees[i].depth, keys: sample.keys))
             }
         }
-        return Report(before: before, initialised: initialised, after: try quality(heldOut), finalLoss: finalLoss)
+        return Report(trees: trees.map { $0.normals.replacingOccurrences(of: ".tree.weight", with: "") },
+                      before: before, initialised: initialised, after: try quality(heldOut), finalLoss: finalLoss)
     }
 
     /// The dense attention weights (heads averaged) of each query over the keys of its sequence:

@@ -108,13 +108,11 @@ enum FitBuiltins {
             }
             let report = try TreeFitting.fit(model, task: task, steps: steps, lr: Float(lr), batchSize: batch, neighbours: neighbours,
                                              seed: try args.seed(interp))
-            guard let architecture = model.architecture as? SequenceTransformer else { return .list([]) }
-            return .list(architecture.learnedTrees.indices.map { i in
-                let name = architecture.learnedTrees[i].normals.replacingOccurrences(of: ".tree.weight", with: "")
-                return .record(Record([("tree", .string(name)), ("kept_before", .float(report.before[i].attentionKept)),
-                                       ("kept_pca", .float(report.initialised[i].attentionKept)),
-                                       ("kept_after", .float(report.after[i].attentionKept)),
-                                       ("keys_per_query", .float(report.after[i].keysPerQuery))]))
+            return .list(report.trees.indices.map { i in
+                .record(Record([("tree", .string(report.trees[i])), ("kept_before", .float(report.before[i].attentionKept)),
+                                ("kept_pca", .float(report.initialised[i].attentionKept)),
+                                ("kept_after", .float(report.after[i].attentionKept)),
+                                ("keys_per_query", .float(report.after[i].keysPerQuery))]))
             })
         },
         Builtin("predict", [.required("model", .model), .required("task", .task), .optional("n", .int, .int(4)),

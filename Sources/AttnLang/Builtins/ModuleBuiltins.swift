@@ -35,9 +35,21 @@ enum ModuleBuiltins {
 
     static let taskParam = Param.optional("task", .optional(.task))
 
-    /// `agg=`: "mean" (node summaries are means) or "learned" (mean + a learned MLP of it).
+    /// `agg=`: "mean" (node summaries are means), "learned" (mean + a learned MLP of it) or
+    /// "transformer" (a learned block over each node's children).
     static func aggregation(_ args: Arguments) throws -> NeuralProcess.Aggregation {
         try args.choice("agg", NeuralProcess.Aggregation.self, NeuralProcess.Aggregation.allCases.map(\.rawValue))
+    }
+
+    /// `attention=` and `split=` together: only Treeformer blocks have a tree to learn.
+    static func mixerAndSplit(_ args: Arguments) throws -> (TransformerBlock.Mixer, TransformerBlock.TreeSplit) {
+        let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
+        let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
+        guard split == .pca || mixer == .tf || mixer == .tc else {
+            throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"",
+                               notes: ["help: attention=\"tf\", split=\"learned\""])
+        }
+        return (mixer, split)
     }
 
     static let npDoc = """
@@ -83,11 +95,7 @@ enum ModuleBuiltins {
                 trainable counterpart of encode(x) (seeded weights, MLP width 4 dim) and tost(x); its \
                 parameters are named blocks.i.... as in transformer, so weights move between them.
                 """) { args, interp in
-            let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
-            let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
-            guard split == .pca || mixer == .tf || mixer == .tc else {
-                throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"")
-            }
+            let (mixer, split) = try mixerAndSplit(args)
             return .model(try EncoderModule.make(dim: try positive(args, "dim"), layers: try positive(args, "layers"), heads: try positive(args, "heads"),
                                                  mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split,
                                                  length: try args.optionalInt("length"), seed: try args.seed(interp)))
@@ -104,8 +112,8 @@ enum ModuleBuiltins {
                 multi-head), "linformer" (keys and values projected along the sequence to k rows; the \
                 length is then fixed), "tf" / "tc" (Treeformer: a tree with leaves of about `leaf` keys \
                 routes whole query and key vectors; TF attends to the keys in the query's leaf, TC to the \
-                node means on its path; every head attends to the same rows), "tssa" (ToST: one projection W, per-head temperatures, linear in N). A \
-                Treeformer tree is fitted to each sequence's keys by PCA splits (split="pca"), or is a \
+                node means on its path; every head attends to the same rows), "tssa" (ToST: one \
+                projection W, per-head temperatures, linear in N). A Treeformer tree is fitted to each sequence's keys by PCA splits (split="pca"), or is a \
                 parameter of the block (split="learned": hyperplanes blocks.i.tree.weight and .bias, \
                 depth from length and leaf, shared by all sequences), trained with straight-through \
                 gradients by fit and fitted to a dense model's attention by fit_trees. evaluate's \
@@ -121,12 +129,7 @@ enum ModuleBuiltins {
                 guard let fromTask else { throw BuiltinError(message: "`\(name)` is needed when no task is given", notes: ["help: transformer(copy_task(len=16, vocab=8)) takes the sizes from the task"]) }
                 return fromTask
             }
-            let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
-            let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
-            guard split == .pca || mixer == .tf || mixer == .tc else {
-                throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"",
-                                   notes: ["help: transformer(task, attention=\"tf\", split=\"learned\")"])
-            }
+            let (mixer, split) = try mixerAndSplit(args)
             let model = try SequenceTransformer.make(
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),

@@ -28,12 +28,7 @@ public struct EncoderModule: Architecture {
             try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: length ?? 0, projected: projected, leaf: leaf,
                                  split: split, &store, &rng)
         }
-        var detail = mixer.rawValue
-        switch mixer {
-        case .linformer: detail = "linformer k=\(projected)"
-        case .tf, .tc: detail = "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "")
-        default: break
-        }
+        let detail = TransformerBlock.mixerDescription(mixer, projected: projected, leaf: leaf, split: split)
         return Model(EncoderModule(blocks: blocks, dim: dim, heads: heads, mixer: mixer, length: length, detail: detail), parameters: store)
     }
 

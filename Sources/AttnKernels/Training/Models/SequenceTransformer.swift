@@ -36,12 +36,7 @@ public struct SequenceTransformer: Architecture {
 
     public var kind: String { "transformer" }
     public var summary: String {
-        let attention: String
-        switch mixer {
-        case .linformer: attention = "linformer k=\(projected)"
-        case .tf, .tc: attention = "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "")
-        default: attention = mixer.rawValue
-        }
+        let attention = TransformerBlock.mixerDescription(mixer, projected: projected, leaf: leaf, split: split)
         return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
     }
 
