@@ -158,7 +158,8 @@ extension TapeTests {
         store.add("w", w)
         var optimizer = Optimizer(kind: .adam, schedule: LearningRateSchedule(peak: 0.01))
         var b = try TreeFitting.medianOffsets(normals: w, depth: depth, keys: tokens)
-        let before = try TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
+        let dense = try TreeFitting.denseWeights(sample)
+        let before = TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample, weights: dense)
         var losses = [Double]()
         for _ in 0..<400 {
             let step = try TreeFitting.coRoutingGradient(normals: w, offsets: b, depth: depth, sample,
@@ -168,9 +169,10 @@ extension TapeTests {
             w = try XCTUnwrap(store["w"])
             b = try TreeFitting.medianOffsets(normals: w, depth: depth, keys: tokens)
         }
-        let after = try TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample)
+        let after = TreeFitting.routingQuality(normals: w, offsets: b, depth: depth, sample, weights: dense)
         let pca = Treeformer.route(keys: tokens, depth: depth, split: .pca, seed: 0)
-        let pcaQuality = try TreeFitting.routingQuality(normals: try Tensor(shape: [7, dim], data: pca.normals), offsets: try Tensor(shape: [7], data: pca.offsets), depth: depth, sample)
+        let pcaQuality = TreeFitting.routingQuality(normals: try Tensor(shape: [7, dim], data: pca.normals), offsets: try Tensor(shape: [7], data: pca.offsets),
+                                                       depth: depth, sample, weights: dense)
         XCTAssertLessThan(losses.last ?? 0, losses[0])
         XCTAssertGreaterThan(after.attentionKept, before.attentionKept + 0.1, "kept \(before.attentionKept) -> \(after.attentionKept)")
         XCTAssertGreaterThan(after.attentionKept, pcaQuality.attentionKept - 0.02)

@@ -54,13 +54,15 @@ public enum TreeFitting {
             }
             return (w, b)
         }
+        let heldOut = try samples(&heldOutRng)
+        // The held-out batch's dense attention, computed once for the three measurements.
+        let heldOutWeights = try heldOut.map { try denseWeights($0) }
         func quality(_ heldOut: [RoutingSample]) throws -> [RoutingQuality] {
             try heldOut.indices.map { i in
                 let (w, b) = try tree(i)
-                return try routingQuality(normals: w, offsets: b, depth: trees[i].depth, heldOut[i])
+                return routingQuality(normals: w, offsets: b, depth: trees[i].depth, heldOut[i], weights: heldOutWeights[i])
             }
         }
-        let heldOut = try samples(&heldOutRng)
         let before = try quality(heldOut)
         let first = try samples(&rng)
         for (i, sample) in first.enumerated() {
@@ -145,8 +147,8 @@ public enum TreeFitting {
         return pairs
     }
 
-    static func routingQuality(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample) throws -> RoutingQuality {
-        let weights = try denseWeights(sample)
+    /// `weights`: the sample's `denseWeights`.
+    static func routingQuality(normals: Tensor, offsets: Tensor, depth: Int, _ sample: RoutingSample, weights: [Float]) -> RoutingQuality {
         let rows = sample.queries.shape[0], n = rows / sample.sequences
         let queryLeaves = Treeformer.hardRoutes(sample.queries, normals: normals, offsets: offsets, depth: depth).leaves
         let keyLeaves = Treeformer.hardRoutes(sample.keys, normals: normals, offsets: offsets, depth: depth).leaves
