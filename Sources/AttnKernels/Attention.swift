@@ -61,7 +61,7 @@ public enum Attention {
         guard n > 0 || m == 0 else {
             throw KernelError.invalidArgument("attention needs at least one key (k has shape \(formatShape(k.shape)))")
         }
-        let headDim = dim / heads, headDimV = dimV / heads
+        let headDim = dim / heads
         let scale = options.scale ?? (headDim > 0 ? 1 / Float(headDim).squareRoot() : 1)
         var out = try Tensor(zeros: [m, dimV])
         if m > 0 {
