@@ -62,9 +62,8 @@ extension TapeTests {
         XCTAssertThrowsError(try tape.route(tape.leaf(z), through: LearnedTree(normals: tape.leaf(w), offsets: tape.leaf(b), depth: 2)))
     }
 
-    func testScaleRowsAndConcatColumns() throws {
+    func testScaleRows() throws {
         try check("scaleRows", [try random([5, 3], seed: 55), try random([5], seed: 56)]) { t, v in try t.scaleRows(v[0], by: v[1]) }
-        try check("concatColumns", [try random([4, 3], seed: 62), try random([4, 2], seed: 63)]) { t, v in try t.concatColumns([v[0], v[1], v[0]]) }
         let tape = Tape()
         XCTAssertThrowsError(try tape.scaleRows(tape.leaf(try random([5, 3], seed: 55)), by: tape.leaf(try random([4], seed: 56))))
     }

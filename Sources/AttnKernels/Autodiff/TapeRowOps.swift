@@ -104,29 +104,3 @@ extension Tape {
         }
     }
 }
-
-extension Tape {
-    /// Matrices with equal row counts side by side (heads' outputs back into one matrix).
-    public func concatColumns(_ parts: [Variable]) throws -> Variable {
-        let values = parts.map { value($0) }
-        guard let rows = values.first?.shape.first, values.allSatisfy({ $0.rank == 2 && $0.shape[0] == rows }) else {
-            throw KernelError.invalidShape("concatColumns takes matrices with the same number of rows")
-        }
-        let widths = values.map { $0.shape[1] }, total = widths.reduce(0, +)
-        var out = try Tensor(zeros: [rows, total])
-        var start = 0
-        for (part, width) in zip(values, widths) {
-            for r in 0..<rows { for c in 0..<width { out.data[r * total + start + c] = part.data[r * width + c] } }
-            start += width
-        }
-        return record(out) { up, accumulate in
-            var start = 0
-            for (part, width) in zip(parts, widths) {
-                var dx = try Tensor(zeros: [rows, width])
-                for r in 0..<rows { for c in 0..<width { dx.data[r * width + c] = up.data[r * total + start + c] } }
-                try accumulate(part, dx)
-                start += width
-            }
-        }
-    }
-}
