@@ -6,7 +6,8 @@ import Foundation
 //   dv = P^T dO,  dq = s dS k,  dk = s dS^T q
 // Three passes recompute P from q, k and the row log-sum-exp instead of storing it:
 // (0) lse and D per query row; (A) per key block, dk and dv over every query; (B) per query
-// block, dq over every key. Each pass works on [64, N] tiles (O(N) scratch per worker) with the
+// block, dq over every key. Short key sequences take one pass instead of A and B
+// (AttentionBackwardOnePass.swift). Each pass works on [64, N] tiles (O(N) scratch per worker) with the
 // packed GEMM micro-kernel for the products and the vectorised exp. Each output row is summed
 // by one chunk in a fixed order, so results are bit-identical for any thread count (FlashAttention-2 uses atomics for dq instead; the
 // second pass over the keys is the price of determinism).
@@ -47,7 +48,10 @@ extension Attention {
         }
         let layout = [(q, m8), (k, n8), (v, n8), (gradOut, m8)]
         let transposed = try layout.map { try transposedPadded($0.0, $0.1) }
-        let headMajor = try layout.map { try headRows($0.0, $0.1, heads: heads) }
+        // Head-major rows padded to whole micro-kernel panels, so they serve as B in place.
+        let panel = TileShape.host.columns
+        let paddedWidths = [plan.headDim, plan.headDim, plan.headDimV, plan.headDimV].map { ($0 + panel - 1) / panel * panel }
+        let headMajor = try zip(layout, paddedWidths).map { try headRows($0.0.0, $0.0.1, heads: heads, paddedWidth: $0.1) }
 
         out.data.withUnsafeBufferPointer { ob in
         gradOut.data.withUnsafeBufferPointer { gb in
@@ -69,13 +73,17 @@ extension Attention {
                   let qt = qtb.baseAddress, let kt = ktb.baseAddress, let vt = vtb.baseAddress, let gt = gtb.baseAddress,
                   let s = sb.baseAddress, let dq = dqb.baseAddress, let dk = dkb.baseAddress, let dv = dvb.baseAddress else { return }
             let io = BackwardIO(out: o, gradOut: g, qh: qh, kh: kh, vh: vh, gh: gh, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
-                                stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
+                                hdP: paddedWidths[0], hdvP: paddedWidths[2], stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
             let queryBlocks = (m + backwardBlock - 1) / backwardBlock, keyBlocks = (n + backwardBlock - 1) / backwardBlock
             let knowsLogSumExp = logSumExp != nil
             Parallel.forEach(chunks: heads * queryBlocks) {
                 io.rowStatistics(head: $0 / queryBlocks, block: $0 % queryBlocks, logSumExpKnown: knowsLogSumExp)
             }
             if Cancellation.isRequested { return }
+            if plan.usesOnePass {
+                io.onePass()
+                return
+            }
             Parallel.forEach(chunks: heads * keyBlocks) { io.keyGradients(head: $0 / keyBlocks, block: $0 % keyBlocks) }
             if Cancellation.isRequested { return }
             Parallel.forEach(chunks: heads * queryBlocks) { io.queryGradients(head: $0 / queryBlocks, block: $0 % queryBlocks) }
@@ -89,17 +97,28 @@ extension Attention {
         let (rows, cols) = (x.shape[0], x.shape[1])
         try MemoryLimit.reserve(cols * paddedRows)
         var out = [Float](repeating: 0, count: cols * paddedRows)
-        for r in 0..<rows { for c in 0..<cols { out[c * paddedRows + r] = x.data[r * cols + c] } }
+        x.data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                guard let source = input.baseAddress, let target = output.baseAddress else { return }
+                for r in 0..<rows { for c in 0..<cols { target[c * paddedRows + r] = source[r * cols + c] } }
+            }
+        }
         return out
     }
 
-    /// x [rows, heads * hd] as [heads, paddedRows, hd]: each head's columns as a row-major matrix.
-    static func headRows(_ x: Tensor, _ paddedRows: Int, heads: Int) throws -> [Float] {
+    /// x [rows, heads * hd] as [heads, paddedRows, paddedWidth]: each head's columns as a
+    /// row-major matrix, zero-padded.
+    static func headRows(_ x: Tensor, _ paddedRows: Int, heads: Int, paddedWidth: Int) throws -> [Float] {
         let (rows, cols) = (x.shape[0], x.shape[1]), width = cols / heads
-        try MemoryLimit.reserve(cols * paddedRows)
-        var out = [Float](repeating: 0, count: cols * paddedRows)
-        for h in 0..<heads {
-            for r in 0..<rows { for c in 0..<width { out[(h * paddedRows + r) * width + c] = x.data[r * cols + h * width + c] } }
+        try MemoryLimit.reserve(heads * paddedWidth * paddedRows)
+        var out = [Float](repeating: 0, count: heads * paddedWidth * paddedRows)
+        x.data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                guard let source = input.baseAddress, let target = output.baseAddress else { return }
+                for h in 0..<heads {
+                    for r in 0..<rows { (target + (h * paddedRows + r) * paddedWidth).update(from: source + r * cols + h * width, count: width) }
+                }
+            }
         }
         return out
     }
@@ -133,14 +152,17 @@ struct BackwardPlan {
 }
 
 /// The three passes over one head's tiles. Per head, the inputs are laid out twice: row-major
-/// [rows (padded to 8), head dim] (Qh, Kh, Vh, Gh) and transposed [head dim, rows] (qT, kT, vT,
-/// gT), so that every product below is a plain row-major GEMM on the packed micro-kernel.
-private struct BackwardIO: @unchecked Sendable {
+/// [rows (padded to 8), head dim padded to a panel (hdP, hdvP)] (Qh, Kh, Vh, Gh) and transposed
+/// [head dim, rows] (qT, kT, vT, gT), so that every product below is a plain row-major GEMM that
+/// the micro-kernel reads in place (Gemm.multiplyUnpacked).
+struct BackwardIO: @unchecked Sendable {
     typealias V = SIMD8<Float>
     let out, gradOut: UnsafePointer<Float>
     let qh, kh, vh, gh: UnsafePointer<Float>
     let qT, kT, vT, gT: UnsafePointer<Float>
     let m8, n8: Int
+    /// Row lengths of Qh/Kh and Vh/Gh: the head dimensions padded to whole panels.
+    let hdP, hdvP: Int
     let stats, dq, dk, dv: UnsafeMutablePointer<Float>
     let plan: BackwardPlan
     static let log2e: Float = 1.442695041
@@ -190,7 +212,8 @@ private struct BackwardIO: @unchecked Sendable {
         }
         let s = scratch(rows * n8)
         defer { s.deallocate() }
-        Gemm.multiply(qh + (head * m8 + start) * hd, kT + head * hd * n8, s, m: rows, n: n8, k: hd)
+        Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, kT + head * hd * n8, ldb: n8, s, ldc: n8,
+                              m: rows, n: n8, k: hd, accumulate: false)
         for r in 0..<rows {
             let row = start + r, keyEnd = plan.keyEnd(row: row), scores = s + r * n8
             // The largest scaled score (the scale may be negative), then the sum of exponentials.
@@ -222,21 +245,23 @@ private struct BackwardIO: @unchecked Sendable {
     func keyGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, keys = min(plan.n, start + Attention.backwardBlock) - start
-        let p = scratch(keys * m8), dS = scratch(keys * m8), dkTile = scratch(keys * hd), dvTile = scratch(keys * hdv)
+        let p = scratch(keys * m8), dS = scratch(keys * m8), dkTile = scratch(keys * hdP), dvTile = scratch(keys * hdvP)
         defer { p.deallocate(); dS.deallocate(); dkTile.deallocate(); dvTile.deallocate() }
-        Gemm.multiply(kh + (head * n8 + start) * hd, qT + head * hd * m8, p, m: keys, n: m8, k: hd)
-        Gemm.multiply(vh + (head * n8 + start) * hdv, gT + head * hdv * m8, dS, m: keys, n: m8, k: hdv)
+        Gemm.multiplyUnpacked(kh + (head * n8 + start) * hdP, lda: hdP, qT + head * hd * m8, ldb: m8, p, ldc: m8,
+                              m: keys, n: m8, k: hd, accumulate: false)
+        Gemm.multiplyUnpacked(vh + (head * n8 + start) * hdvP, lda: hdvP, gT + head * hdv * m8, ldb: m8, dS, ldc: m8,
+                              m: keys, n: m8, k: hdv, accumulate: false)
         let lseRow = lse(head), deltaRow = delta(head)
         for r in 0..<keys {
             let key = start + r
             probabilities(p + r * m8, count: m8, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
             scoreGradients(p + r * m8, dS + r * m8, count: m8, delta: { load(deltaRow + $0) })
         }
-        Gemm.multiply(p, gh + head * m8 * hdv, dvTile, m: keys, n: hdv, k: m8)
-        Gemm.multiply(dS, qh + head * m8 * hd, dkTile, m: keys, n: hd, k: m8)
+        Gemm.multiplyUnpacked(p, lda: m8, gh + head * m8 * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: hdvP, k: m8, accumulate: false)
+        Gemm.multiplyUnpacked(dS, lda: m8, qh + head * m8 * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: hdP, k: m8, accumulate: false)
         for r in 0..<keys {
-            (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hd, count: hd)
-            (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdv, count: hdv)
+            (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hdP, count: hd)
+            (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdvP, count: hdv)
         }
     }
 
@@ -244,17 +269,29 @@ private struct BackwardIO: @unchecked Sendable {
     func queryGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
-        let p = scratch(rows * n8), dS = scratch(rows * n8), dqTile = scratch(rows * hd)
+        let p = scratch(rows * n8), dS = scratch(rows * n8), dqTile = scratch(rows * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
-        Gemm.multiply(qh + (head * m8 + start) * hd, kT + head * hd * n8, p, m: rows, n: n8, k: hd)
-        Gemm.multiply(gh + (head * m8 + start) * hdv, vT + head * hdv * n8, dS, m: rows, n: n8, k: hdv)
+        scoreTiles(head: head, start: start, rows: rows, p: p, dP: dS)
         for r in 0..<rows {
             let row = start + r
             let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
             probabilities(p + r * n8, count: n8, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
             scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
         }
-        Gemm.multiply(dS, kh + head * n8 * hd, dqTile, m: rows, n: hd, k: n8)
-        for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: dqTile + r * hd, count: hd) }
+        queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
+    }
+
+    /// S = Qb K^T and dP = dOb V^T for `rows` query rows from `start`: [rows, n8] tiles.
+    func scoreTiles(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>) {
+        Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, kT + head * hd * n8, ldb: n8, p, ldc: n8,
+                              m: rows, n: n8, k: hd, accumulate: false)
+        Gemm.multiplyUnpacked(gh + (head * m8 + start) * hdvP, lda: hdvP, vT + head * hdv * n8, ldb: n8, dP, ldc: n8,
+                              m: rows, n: n8, k: hdv, accumulate: false)
+    }
+
+    /// dq = dS K for the rows from `start`, through a [rows, hdP] tile.
+    func queryGradientRows(head: Int, start: Int, rows: Int, dS: UnsafePointer<Float>, tile: UnsafeMutablePointer<Float>) {
+        Gemm.multiplyUnpacked(dS, lda: n8, kh + head * n8 * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: hdP, k: n8, accumulate: false)
+        for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: tile + r * hdP, count: hd) }
     }
 }

@@ -82,34 +82,16 @@ public extension Tensor {
     }
 
     func binary(_ op: BinaryOp, _ other: Tensor) throws -> Tensor {
+        // Equal shapes, and a row vector against every row of a matrix (a bias), get their own
+        // vectorised, parallel loops.
+        if ParallelElementwise.handles(op) && (shape == other.shape || (rank == 2 && other.rank == 1 && other.shape[0] == shape[1])) {
+            return combined(op, other)
+        }
         if shape == other.shape {
             var out = self
             out.data.withUnsafeMutableBufferPointer { o in
                 other.data.withUnsafeBufferPointer { b in
-                    // The common operators get their own loops, which vectorise.
-                    switch op {
-                    case .add: for i in o.indices { o[i] += b[i] }
-                    case .sub: for i in o.indices { o[i] -= b[i] }
-                    case .mul: for i in o.indices { o[i] *= b[i] }
-                    default: for i in o.indices { o[i] = op.apply(o[i], b[i]) }
-                    }
-                }
-            }
-            return out
-        }
-        if rank == 2, other.rank == 1, other.shape[0] == shape[1], [.add, .sub, .mul].contains(op) {
-            // A row vector against every row of a matrix (a bias): one contiguous loop per row.
-            var out = self
-            let cols = shape[1]
-            out.data.withUnsafeMutableBufferPointer { o in
-                other.data.withUnsafeBufferPointer { b in
-                    for start in stride(from: 0, to: o.count, by: max(1, cols)) {
-                        switch op {
-                        case .add: for c in 0..<cols { o[start + c] += b[c] }
-                        case .sub: for c in 0..<cols { o[start + c] -= b[c] }
-                        default: for c in 0..<cols { o[start + c] *= b[c] }
-                        }
-                    }
+                    for i in o.indices { o[i] = op.apply(o[i], b[i]) }
                 }
             }
             return out

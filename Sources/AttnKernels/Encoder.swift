@@ -55,14 +55,24 @@ public struct TransformerEncoder: Sendable {
         var out = x
         let (rows, cols) = x.matrixShape
         var inverses = [Float](repeating: 0, count: rows)
-        for r in 0..<rows {
-            var mean = 0.0, squares = 0.0
-            for c in 0..<cols { mean += Double(x.data[r * cols + c]) }
-            mean /= Double(cols)
-            for c in 0..<cols { let dx = Double(x.data[r * cols + c]) - mean; squares += dx * dx }
-            let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
-            inverses[r] = Float(inverse)
-            for c in 0..<cols { out.data[r * cols + c] = Float((Double(x.data[r * cols + c]) - mean) * inverse) }
+        x.data.withUnsafeBufferPointer { input in
+            out.data.withUnsafeMutableBufferPointer { output in
+                inverses.withUnsafeMutableBufferPointer { inverseBuffer in
+                    let (output, inverseBuffer) = (UncheckedBuffer(output), UncheckedBuffer(inverseBuffer))
+                    Parallel.forEachRowChunk(rows: rows, columns: cols) { range in
+                        for r in range {
+                            let row = input.baseAddress.unsafelyUnwrapped + r * cols
+                            var mean = 0.0, squares = 0.0
+                            for c in 0..<cols { mean += Double(row[c]) }
+                            mean /= Double(cols)
+                            for c in 0..<cols { let dx = Double(row[c]) - mean; squares += dx * dx }
+                            let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
+                            inverseBuffer.buffer[r] = Float(inverse)
+                            for c in 0..<cols { output.buffer[r * cols + c] = Float((Double(row[c]) - mean) * inverse) }
+                        }
+                    }
+                }
+            }
         }
         return (out, inverses)
     }

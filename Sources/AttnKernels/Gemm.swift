@@ -4,73 +4,66 @@
 // cut into slices of depthBlock; each slice of B is packed into 32-column panels (contiguous rows
 // of 32 floats, zero-padded at the right edge), and every 8-row strip of A meets every panel.
 // Each strip of A is packed too (its rows interleaved per k step), once per depth slice.
+// A product whose C is a single block (a weight gradient x^T dy: small C, deep K) runs its depth
+// slices in parallel instead, each into its own partial, and adds the partials in slice order:
+// the same additions the one-block loop does, so the same bits.
 public enum Gemm {
     /// Rows per chunk: a whole number of tiles (so only a matrix's last strip is partial).
     static func rowBlock(_ shape: TileShape) -> Int { shape.rows * 20 }
     static let columnBlock = 512
     static let depthBlock = 256
+    /// The most floats the depth-split partials may take (beyond, the one block runs serially).
+    static let maxPartialFloats = 1 << 22
 
     public static func multiply(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, shape: TileShape = .host
     ) {
+        multiply(a, lda: k, b, c, m: m, n: n, k: k, accumulate: false, shape: shape)
+    }
+
+    /// C (+)= op(A) B. A's rows are `lda` apart (a block of a wider matrix); with `aTransposed`,
+    /// A is stored as its transpose, [K, M] with rows `lda` apart, so x^T y needs no copy of x^T.
+    /// With `accumulate` the product is added to C in place.
+    public static func multiply(
+        _ a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, accumulate: Bool, shape: TileShape = .host
+    ) {
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
-            c.update(repeating: 0, count: m * n)
+            if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
+        let operands = Operands(a: a, lda: lda, aTransposed: aTransposed, b: b, m: m, n: n, shape: shape)
         let rowBlock = Gemm.rowBlock(shape)
         let rowChunks = (m + rowBlock - 1) / rowBlock
         let columnChunks = (n + columnBlock - 1) / columnBlock
+        let slices = (k + depthBlock - 1) / depthBlock
+        if rowChunks * columnChunks == 1 && slices > 1 && slices * m * n <= maxPartialFloats {
+            multiplySplittingDepth(operands, c, k: k, slices: slices, accumulate: accumulate)
+            return
+        }
         Parallel.forEach(chunks: rowChunks * columnChunks) { chunk in
-            let rowStart = (chunk / columnChunks) * rowBlock
-            let rowEnd = min(m, rowStart + rowBlock)
-            let columnStart = (chunk % columnChunks) * columnBlock
-            let columnEnd = min(n, columnStart + columnBlock)
-            let panels = (columnEnd - columnStart + shape.columns - 1) / shape.columns
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * depthBlock * shape.columns)
-            let strips = (rowEnd - rowStart + shape.rows - 1) / shape.rows
-            let packedA = UnsafeMutablePointer<Float>.allocate(capacity: strips * shape.rows * depthBlock)
-            let edge = UnsafeMutablePointer<Float>.allocate(capacity: shape.rows * shape.columns)
-            defer { packed.deallocate(); packedA.deallocate(); edge.deallocate() }
-            var depthStart = 0
-            while depthStart < k {
-                let depth = min(depthBlock, k - depthStart)
-                packPanels(b + depthStart * n + columnStart, ldb: n, depth: depth, columns: columnEnd - columnStart,
-                           width: shape.columns, into: packed)
-                for strip in 0..<strips {
-                    let row = rowStart + strip * shape.rows
-                    MicroKernel.packA(shape, rows: min(shape.rows, rowEnd - row), k: depth, a: a + row * k + depthStart, lda: k,
-                                      into: packedA + strip * shape.rows * depth)
-                }
-                for panel in 0..<panels {
-                    let column = columnStart + panel * shape.columns
-                    let width = min(shape.columns, columnEnd - column)
-                    let panelData = packed + panel * depth * shape.columns
-                    for strip in 0..<strips {
-                        let row = rowStart + strip * shape.rows
-                        let height = min(shape.rows, rowEnd - row)
-                        let aStrip = packedA + strip * shape.rows * depth
-                        let cTile = c + row * n + column
-                        if height == shape.rows && width == shape.columns {
-                            MicroKernel.tile(shape, k: depth, a: aStrip, rowStride: 1, stepStride: shape.rows, b: panelData,
-                                             ldb: shape.columns, c: cTile, ldc: n, accumulate: depthStart > 0)
-                        } else {
-                            // Packed A and B are zero-padded: run the full tile into a scratch tile
-                            // and keep its valid part.
-                            MicroKernel.tile(shape, k: depth, a: aStrip, rowStride: 1, stepStride: shape.rows, b: panelData,
-                                             ldb: shape.columns, c: edge, ldc: shape.columns, accumulate: false)
-                            for r in 0..<height {
-                                for j in 0..<width {
-                                    let value = edge[r * shape.columns + j]
-                                    cTile[r * n + j] = depthStart > 0 ? cTile[r * n + j] + value : value
-                                }
-                            }
-                        }
-                    }
-                }
-                depthStart += depth
-            }
+            let rowStart = (chunk / columnChunks) * rowBlock, columnStart = (chunk % columnChunks) * columnBlock
+            operands.block(rows: rowStart..<min(m, rowStart + rowBlock), columns: columnStart..<min(n, columnStart + columnBlock),
+                           depth: 0..<k, c: c, accumulate: accumulate)
+        }
+    }
+
+    /// The one block of C, its depth slices in parallel; partial s holds slice s's product.
+    private static func multiplySplittingDepth(_ operands: Operands, _ c: UnsafeMutablePointer<Float>, k: Int, slices: Int, accumulate: Bool) {
+        let size = operands.m * operands.n
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: slices * size)
+        defer { partials.deallocate() }
+        Parallel.forEach(chunks: slices) { slice in
+            let start = slice * depthBlock
+            operands.block(rows: 0..<operands.m, columns: 0..<operands.n, depth: start..<min(k, start + depthBlock),
+                           c: partials + slice * size, accumulate: false)
+        }
+        if !accumulate { c.update(from: partials, count: size) }
+        for slice in (accumulate ? 0 : 1)..<slices {
+            let partial = partials + slice * size
+            for i in 0..<size { c[i] += partial[i] }
         }
     }
 
@@ -108,6 +101,26 @@ public enum MatmulResult: Equatable {
 }
 
 public extension Tensor {
+    /// self^T @ other for matrices self [k, m] and other [k, n], without materialising self^T
+    /// (a weight's gradient x^T dy in the tape's backward).
+    func transposedMatmul(_ other: Tensor) throws -> Tensor {
+        guard rank == 2, other.rank == 2, shape[0] == other.shape[0] else {
+            throw KernelError.shapeMismatch("x^T y needs matrices with the same number of rows", shape, other.shape)
+        }
+        let (k, m, n) = (shape[0], shape[1], other.shape[1])
+        var out = try Tensor(zeros: [m, n])
+        guard m > 0, n > 0, k > 0 else { return out }
+        data.withUnsafeBufferPointer { pa in
+            other.data.withUnsafeBufferPointer { pb in
+                out.data.withUnsafeMutableBufferPointer { pc in
+                    Gemm.multiply(pa.baseAddress.unsafelyUnwrapped, lda: m, aTransposed: true, pb.baseAddress.unsafelyUnwrapped,
+                                  pc.baseAddress.unsafelyUnwrapped, m: m, n: n, k: k, accumulate: false)
+                }
+            }
+        }
+        return out
+    }
+
     /// NumPy's `@`: vector.vector is a dot product; a vector operand gains and loses an axis;
     /// leading (batch) axes must be equal, or the right operand is a plain matrix.
     func matmul(_ other: Tensor) throws -> MatmulResult {

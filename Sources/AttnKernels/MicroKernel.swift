@@ -129,4 +129,15 @@ public enum MicroKernel {
             }
         }
     }
+
+    /// packA for A stored transposed: element (r, p) at a[p * lda + r], so each step's rows are
+    /// contiguous and the strip is copied step by step.
+    public static func packATransposed(_ shape: TileShape, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into packed: UnsafeMutablePointer<Float>) {
+        let height = shape.rows
+        for p in 0..<k {
+            let destination = packed + p * height
+            for r in 0..<rows { destination[r] = a[p * lda + r] }
+            for r in rows..<height { destination[r] = 0 }
+        }
+    }
 }

@@ -12,6 +12,15 @@ public enum Parallel {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
+    /// Runs `body(rows)` over fixed ranges of rows of a [rows, columns] matrix, about 16K
+    /// elements each, for row-independent work.
+    public static func forEachRowChunk(rows: Int, columns: Int, _ body: (Range<Int>) -> Void) {
+        let perChunk = max(1, (1 << 14) / max(1, columns))
+        forEach(chunks: (rows + perChunk - 1) / perChunk) { chunk in
+            body((chunk * perChunk)..<min(rows, (chunk + 1) * perChunk))
+        }
+    }
+
     /// Runs `body(chunk)` for every chunk in 0..<chunks; worker w takes chunks w, w+T, w+2T...
     public static func forEach(chunks: Int, _ body: (Int) -> Void) {
         let workers = min(threadCount, chunks)

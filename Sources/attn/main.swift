@@ -1,6 +1,9 @@
 import ArgumentParser
+import AttnKernels
 import AttnLang
 import Foundation
+
+HeapTuning.keepFreedTensorsForReuse()
 
 // Usage errors exit with status 2 (the argument parser's default is 64).
 do {

@@ -1,4 +1,4 @@
-import AttnKernels
+@testable import AttnKernels
 import Foundation
 import XCTest
 
@@ -131,6 +131,21 @@ final class AttentionBackwardTests: XCTestCase {
         let cases = [Case(m: 70, n: 130, d: 12, dv: 6, heads: 3, causal: false), Case(m: 131, n: 131, d: 7, dv: 9, heads: 1, causal: true),
                      Case(m: 1, n: 65, d: 16, dv: 16, heads: 4, causal: false)]
         try compare(cases, seed: 90, tolerance: 2e-4) { x, g, c in Self.denseGradients(x[0], x[1], x[2], g, c) }
+    }
+
+    /// Up to 1024 keys the backward takes one pass with per-group partial dk and dv (several
+    /// groups of 256 query rows here); beyond, the three passes. Both against the dense backward.
+    func testOnePassAndThreePassBackward() throws {
+        let onePass = [Case(m: 300, n: 40, d: 8, dv: 6, heads: 2, causal: false), Case(m: 520, n: 520, d: 3, dv: 4, heads: 1, causal: true),
+                       Case(m: 257, n: 1024, d: 16, dv: 16, heads: 1, causal: false)]
+        let threePass = [Case(m: 9, n: 1030, d: 80, dv: 16, heads: 2, causal: false), Case(m: 1030, n: 1030, d: 2, dv: 1, heads: 1, causal: true)]
+        for (cases, expected) in [(onePass, true), (threePass, false)] {
+            for c in cases {
+                let plan = BackwardPlan(m: c.m, n: c.n, dim: c.d, dimV: c.dv, heads: c.heads, scale: 1, causal: c.causal)
+                XCTAssertEqual(plan.usesOnePass, expected, "\(c)")
+            }
+            try compare(cases, seed: 120, tolerance: 2e-4) { x, g, c in Self.denseGradients(x[0], x[1], x[2], g, c) }
+        }
     }
 
     /// The forward's log-sum-exp per (head, row) against Double, causal and with the keys split

@@ -48,8 +48,10 @@ public final class Tape {
                 guard contribution.shape == self.values[input.id].shape else {
                     throw KernelError.shapeMismatch("internal: a backward rule produced a gradient of the wrong shape", contribution.shape, self.values[input.id].shape)
                 }
-                if let existing = grads[input.id] {
-                    grads[input.id] = try existing.binary(.add, contribution)
+                if var existing = grads[input.id] {
+                    grads[input.id] = nil  // so that `existing` holds the only reference and adds in place
+                    try existing.add(contribution)
+                    grads[input.id] = existing
                 } else {
                     grads[input.id] = contribution
                 }

@@ -11,26 +11,41 @@ extension Tape {
         }
         let (normalized, inverseDeviation) = TransformerEncoder.normalizedRows(input)
         var out = normalized
-        for r in 0..<rows {
-            for c in 0..<cols { out.data[r * cols + c] = normalized.data[r * cols + c] * g.data[c] + b.data[c] }
+        out.data.withUnsafeMutableBufferPointer { buffer in
+            let output = UncheckedBuffer(buffer)
+            Parallel.forEachRowChunk(rows: rows, columns: cols) { range in
+                for r in range {
+                    for c in 0..<cols { output.buffer[r * cols + c] = normalized.data[r * cols + c] * g.data[c] + b.data[c] }
+                }
+            }
         }
         return record(out) { up, accumulate in
             var dx = up, dGain = try Tensor(zeros: [cols]), dBias = try Tensor(zeros: [cols])
+            // The gain's and bias's gradients sum over rows in row order; dx is per row.
             for r in 0..<rows {
-                var meanD = Float(0), meanDN = Float(0)
                 for c in 0..<cols {
-                    let u = up.data[r * cols + c], n = normalized.data[r * cols + c]
-                    dGain.data[c] += u * n
+                    let u = up.data[r * cols + c]
+                    dGain.data[c] += u * normalized.data[r * cols + c]
                     dBias.data[c] += u
-                    let dn = u * g.data[c]
-                    meanD += dn
-                    meanDN += dn * n
                 }
-                meanD /= Float(cols)
-                meanDN /= Float(cols)
-                for c in 0..<cols {
-                    let dn = up.data[r * cols + c] * g.data[c]
-                    dx.data[r * cols + c] = inverseDeviation[r] * (dn - meanD - normalized.data[r * cols + c] * meanDN)
+            }
+            dx.data.withUnsafeMutableBufferPointer { buffer in
+                let dxBuffer = UncheckedBuffer(buffer)
+                Parallel.forEachRowChunk(rows: rows, columns: cols) { range in
+                    for r in range {
+                        var meanD = Float(0), meanDN = Float(0)
+                        for c in 0..<cols {
+                            let dn = up.data[r * cols + c] * g.data[c]
+                            meanD += dn
+                            meanDN += dn * normalized.data[r * cols + c]
+                        }
+                        meanD /= Float(cols)
+                        meanDN /= Float(cols)
+                        for c in 0..<cols {
+                            let dn = up.data[r * cols + c] * g.data[c]
+                            dxBuffer.buffer[r * cols + c] = inverseDeviation[r] * (dn - meanD - normalized.data[r * cols + c] * meanDN)
+                        }
+                    }
                 }
             }
             try accumulate(x, dx)

@@ -38,7 +38,7 @@ extension Tape {
         guard x.rank == 2, y.rank == 2 else { throw KernelError.invalidShape("tape matmul takes matrices, got \(formatShape(x.shape)) and \(formatShape(y.shape))") }
         return record(try Tape.product(x, y)) { g, accumulate in
             try accumulate(a, try Tape.product(g, try y.transposed()))
-            try accumulate(b, try Tape.product(try x.transposed(), g))
+            try accumulate(b, try x.transposedMatmul(g))
         }
     }
 

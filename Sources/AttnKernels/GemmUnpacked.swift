@@ -1,0 +1,68 @@
+// C (+)= A B straight from the operands' own rows, for the small products inside a kernel's
+// tiles (the attention backward's [64, keys] tiles with a head dimension of 16): there, packing
+// A and B for every product costs as much as the product. A is read in place (rows `lda`
+// apart, the micro-kernel's (lda, 1) stride) and so is B (rows `ldb` apart, read 32 columns at a
+// time); only a partial last strip of A and a partial last panel of B are copied, zero-padded.
+// Serial: callers run it inside their own parallel chunks. Every element is the same FMA chain
+// per depth slice as in Gemm.multiply, so the two give the same bits.
+extension Gemm {
+    static func multiplyUnpacked(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                                 _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int,
+                                 accumulate: Bool, shape: TileShape = .host) {
+        guard m > 0, n > 0 else { return }
+        let tileRows = shape.rows, tileColumns = shape.columns
+        guard k > 0 else {
+            if !accumulate { for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let fullPanels = n / tileColumns, edgeWidth = n % tileColumns
+        let panels = fullPanels + (edgeWidth > 0 ? 1 : 0)
+        let slice = min(depthBlock, k)
+        let edgePanel = UnsafeMutablePointer<Float>.allocate(capacity: slice * tileColumns)
+        let edgeStrip = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * slice)
+        let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tileColumns)
+        defer { edgePanel.deallocate(); edgeStrip.deallocate(); edgeTile.deallocate() }
+        var depthStart = 0
+        while depthStart < k {
+            let depth = min(depthBlock, k - depthStart)
+            let adds = accumulate || depthStart > 0
+            if edgeWidth > 0 {
+                for p in 0..<depth {
+                    let row = edgePanel + p * tileColumns
+                    row.update(from: b + (depthStart + p) * ldb + fullPanels * tileColumns, count: edgeWidth)
+                    (row + edgeWidth).update(repeating: 0, count: tileColumns - edgeWidth)
+                }
+            }
+            for stripStart in stride(from: 0, to: m, by: tileRows) {
+                let height = min(tileRows, m - stripStart)
+                var strip = a + stripStart * lda + depthStart, rowStride = lda
+                if height < tileRows {
+                    edgeStrip.update(repeating: 0, count: tileRows * depth)
+                    for r in 0..<height { (edgeStrip + r * depth).update(from: strip + r * lda, count: depth) }
+                    (strip, rowStride) = (UnsafePointer(edgeStrip), depth)
+                }
+                for panel in 0..<panels {
+                    let column = panel * tileColumns
+                    let isEdge = panel == fullPanels
+                    let panelData = isEdge ? UnsafePointer(edgePanel) : b + depthStart * ldb + column
+                    let width = isEdge ? edgeWidth : tileColumns
+                    let cTile = c + stripStart * ldc + column
+                    if height == tileRows && width == tileColumns {
+                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: 1, b: panelData,
+                                         ldb: isEdge ? tileColumns : ldb, c: cTile, ldc: ldc, accumulate: adds)
+                    } else {
+                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: 1, b: panelData,
+                                         ldb: isEdge ? tileColumns : ldb, c: edgeTile, ldc: tileColumns, accumulate: false)
+                        for r in 0..<height {
+                            for j in 0..<width {
+                                let value = edgeTile[r * tileColumns + j]
+                                cTile[r * ldc + j] = adds ? cTile[r * ldc + j] + value : value
+                            }
+                        }
+                    }
+                }
+            }
+            depthStart += depth
+        }
+    }
+}
