@@ -47,7 +47,11 @@ extension Attention {
             for h in 0..<heads { for row in 0..<m { rowStats[h * m8 + row] = logSumExp[h * m + row] } }
         }
         let layout = [(q, m8), (k, n8), (v, n8), (gradOut, m8)]
-        let transposed = try layout.map { try transposedPadded($0.0, $0.1) }
+        // The one pass reads Q^T and dO^T from the head-major rows (a transposed A), so only the
+        // three passes need their transposed copies; one float stands in for an unused copy.
+        let transposed = try layout.enumerated().map { index, operand in
+            plan.usesOnePass && (index == 0 || index == 3) ? [0] : try transposedPadded(operand.0, operand.1)
+        }
         // Head-major rows padded to whole micro-kernel panels, so they serve as B in place.
         let panel = TileShape.host.columns
         let paddedWidths = [plan.headDim, plan.headDim, plan.headDimV, plan.headDimV].map { ($0 + panel - 1) / panel * panel }
@@ -257,8 +261,9 @@ struct BackwardIO: @unchecked Sendable {
             probabilities(p + r * m8, count: m8, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
             scoreGradients(p + r * m8, dS + r * m8, count: m8, delta: { load(deltaRow + $0) })
         }
-        Gemm.multiplyUnpacked(p, lda: m8, gh + head * m8 * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: hdvP, k: m8, accumulate: false)
-        Gemm.multiplyUnpacked(dS, lda: m8, qh + head * m8 * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: hdP, k: m8, accumulate: false)
+        let (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP), (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
+        Gemm.multiplyUnpacked(p, lda: m8, gh + head * m8 * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: m8, accumulate: false, shape: shapeV)
+        Gemm.multiplyUnpacked(dS, lda: m8, qh + head * m8 * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: widthK, k: m8, accumulate: false, shape: shapeK)
         for r in 0..<keys {
             (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hdP, count: hd)
             (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdvP, count: hdv)
@@ -281,6 +286,13 @@ struct BackwardIO: @unchecked Sendable {
         queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
     }
 
+    /// The tile for a product whose output is a head's `width` columns: the 16-wide one when
+    /// they fit it (a 32-wide tile would compute as many zero columns), else the host's over the
+    /// padded width. Both give the same bits.
+    static func tileShape(forWidth width: Int, padded: Int) -> (TileShape, Int) {
+        width <= TileShape.narrow.columns ? (.narrow, width) : (.host, padded)
+    }
+
     /// S = Qb K^T and dP = dOb V^T for `rows` query rows from `start`: [rows, n8] tiles.
     func scoreTiles(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>) {
         Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, kT + head * hd * n8, ldb: n8, p, ldc: n8,
@@ -291,7 +303,8 @@ struct BackwardIO: @unchecked Sendable {
 
     /// dq = dS K for the rows from `start`, through a [rows, hdP] tile.
     func queryGradientRows(head: Int, start: Int, rows: Int, dS: UnsafePointer<Float>, tile: UnsafeMutablePointer<Float>) {
-        Gemm.multiplyUnpacked(dS, lda: n8, kh + head * n8 * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: hdP, k: n8, accumulate: false)
+        let (shape, width) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
+        Gemm.multiplyUnpacked(dS, lda: n8, kh + head * n8 * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: width, k: n8, accumulate: false, shape: shape)
         for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: tile + r * hdP, count: hd) }
     }
 }

@@ -57,11 +57,12 @@ extension BackwardIO {
                 scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
             }
             queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
-            // dk^T += Qb^T dS and dv^T += dOb^T P: the transposed inputs hold Qb^T and dOb^T as
-            // column blocks of [hd, m8] matrices.
+            // dk^T += Qb^T dS and dv^T += dOb^T P, reading Qb and dOb's head-major rows as A^T.
             let adds = start > groupStart
-            Gemm.multiplyUnpacked(qT + head * hd * m8 + start, lda: m8, dS, ldb: n8, dkT, ldc: n8, m: hd, n: n8, k: rows, accumulate: adds)
-            Gemm.multiplyUnpacked(gT + head * hdv * m8 + start, lda: m8, p, ldb: n8, dvT, ldc: n8, m: hdv, n: n8, k: rows, accumulate: adds)
+            Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, aTransposed: true, dS, ldb: n8, dkT, ldc: n8,
+                                  m: hd, n: n8, k: rows, accumulate: adds)
+            Gemm.multiplyUnpacked(gh + (head * m8 + start) * hdvP, lda: hdvP, aTransposed: true, p, ldb: n8, dvT, ldc: n8,
+                                  m: hdv, n: n8, k: rows, accumulate: adds)
             start += rows
         }
     }
@@ -69,15 +70,14 @@ extension BackwardIO {
     /// dk and dv rows of one key block: the groups' partials summed in group order.
     private func sumPartials(head: Int, block: Int, groups: Int, partials: UnsafePointer<Float>, partialSize: Int) {
         let start = block * Attention.backwardBlock, end = min(plan.n, start + Attention.backwardBlock)
-        for key in start..<end {
-            for c in 0..<(hd + hdv) {
+        // Column by column: the partials' rows are read contiguously; the block's dk and dv rows
+        // being written stay in cache.
+        for c in 0..<(hd + hdv) {
+            let (target, stride) = c < hd ? (dk + head * hd + c, plan.dim) : (dv + head * hdv + c - hd, plan.dimV)
+            for key in start..<end {
                 var sum: Float = 0
                 for g in 0..<groups { sum += partials[g * partialSize + c * n8 + key] }
-                if c < hd {
-                    dk[key * plan.dim + head * hd + c] = sum
-                } else {
-                    dv[key * plan.dimV + head * hdv + c - hd] = sum
-                }
+                target[key * stride] = sum
             }
         }
     }

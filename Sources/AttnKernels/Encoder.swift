@@ -52,8 +52,10 @@ public struct TransformerEncoder: Sendable {
     /// Each row minus its mean, divided by its standard deviation (epsilon 1e-5), with the
     /// inverse deviations (the training layer norm's backward needs them).
     static func normalizedRows(_ x: Tensor) -> (normalized: Tensor, inverseDeviation: [Float]) {
-        var out = x
         let (rows, cols) = x.matrixShape
+        // Every element is written below; x's shape already passed the memory checks.
+        var out = x
+        out.data = [Float](unsafeUninitializedCapacity: x.count) { _, initialized in initialized = x.count }
         var inverses = [Float](repeating: 0, count: rows)
         x.data.withUnsafeBufferPointer { input in
             out.data.withUnsafeMutableBufferPointer { output in

@@ -108,8 +108,8 @@ public extension Tensor {
             throw KernelError.shapeMismatch("x^T y needs matrices with the same number of rows", shape, other.shape)
         }
         let (k, m, n) = (shape[0], shape[1], other.shape[1])
-        var out = try Tensor(zeros: [m, n])
-        guard m > 0, n > 0, k > 0 else { return out }
+        guard m > 0, n > 0, k > 0 else { return try Tensor(zeros: [m, n]) }
+        var out = try Tensor(uninitialized: [m, n])  // the product writes every element
         data.withUnsafeBufferPointer { pa in
             other.data.withUnsafeBufferPointer { pb in
                 out.data.withUnsafeMutableBufferPointer { pc in
@@ -136,7 +136,8 @@ public extension Tensor {
             throw KernelError.shapeMismatch("`@` needs equal batch axes", shape, other.shape)
         }
         let batch = batchA.reduce(1, *)
-        var out = try Tensor(zeros: batchA + [m, n])
+        // The product writes every element unless k = 0.
+        var out = k > 0 ? try Tensor(uninitialized: batchA + [m, n]) : try Tensor(zeros: batchA + [m, n])
         if out.count > 0 && k > 0 {
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in

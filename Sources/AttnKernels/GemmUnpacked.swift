@@ -3,10 +3,11 @@
 // A and B for every product costs as much as the product. A is read in place (rows `lda`
 // apart, the micro-kernel's (lda, 1) stride) and so is B (rows `ldb` apart, read 32 columns at a
 // time); only a partial last strip of A and a partial last panel of B are copied, zero-padded.
-// Serial: callers run it inside their own parallel chunks. Every element is the same FMA chain
+// With `aTransposed`, A is stored as its transpose ([k, m], rows `lda` apart) and read in place
+// too. Serial: callers run it inside their own parallel chunks. Every element is the same FMA chain
 // per depth slice as in Gemm.multiply, so the two give the same bits.
 extension Gemm {
-    static func multiplyUnpacked(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    static func multiplyUnpacked(_ a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false, _ b: UnsafePointer<Float>, ldb: Int,
                                  _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int,
                                  accumulate: Bool, shape: TileShape = .host) {
         guard m > 0, n > 0 else { return }
@@ -35,11 +36,13 @@ extension Gemm {
             }
             for stripStart in stride(from: 0, to: m, by: tileRows) {
                 let height = min(tileRows, m - stripStart)
-                var strip = a + stripStart * lda + depthStart, rowStride = lda
+                // A's element (r, p) of this strip is at strip[r * rowStride + p * stepStride].
+                var strip = aTransposed ? a + depthStart * lda + stripStart : a + stripStart * lda + depthStart
+                var (rowStride, stepStride) = aTransposed ? (1, lda) : (lda, 1)
                 if height < tileRows {
                     edgeStrip.update(repeating: 0, count: tileRows * depth)
-                    for r in 0..<height { (edgeStrip + r * depth).update(from: strip + r * lda, count: depth) }
-                    (strip, rowStride) = (UnsafePointer(edgeStrip), depth)
+                    for r in 0..<height { for p in 0..<depth { edgeStrip[r * depth + p] = strip[r * rowStride + p * stepStride] } }
+                    (strip, rowStride, stepStride) = (UnsafePointer(edgeStrip), depth, 1)
                 }
                 for panel in 0..<panels {
                     let column = panel * tileColumns
@@ -48,10 +51,10 @@ extension Gemm {
                     let width = isEdge ? edgeWidth : tileColumns
                     let cTile = c + stripStart * ldc + column
                     if height == tileRows && width == tileColumns {
-                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: 1, b: panelData,
+                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: stepStride, b: panelData,
                                          ldb: isEdge ? tileColumns : ldb, c: cTile, ldc: ldc, accumulate: adds)
                     } else {
-                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: 1, b: panelData,
+                        MicroKernel.tile(shape, k: depth, a: strip, rowStride: rowStride, stepStride: stepStride, b: panelData,
                                          ldb: isEdge ? tileColumns : ldb, c: edgeTile, ldc: tileColumns, accumulate: false)
                         for r in 0..<height {
                             for j in 0..<width {

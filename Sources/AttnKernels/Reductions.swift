@@ -82,7 +82,9 @@ public extension Tensor {
         let (rows, cols) = (shape[0], shape[1])
         var sums = [Double](repeating: 0, count: cols)
         data.withUnsafeBufferPointer { x in
-            for r in 0..<rows { for c in 0..<cols { sums[c] += Double(x[r * cols + c]) } }
+            sums.withUnsafeMutableBufferPointer { total in
+                for r in 0..<rows { for c in 0..<cols { total[c] += Double(x[r * cols + c]) } }
+            }
         }
         return try Tensor(shape: [cols], data: sums.map { Float($0) })
     }

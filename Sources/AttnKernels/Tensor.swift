@@ -14,6 +14,15 @@ public struct Tensor: Equatable, Sendable {
         self.data = [Float](repeating: 0, count: count)
     }
 
+    /// A tensor whose elements the caller overwrites before reading (a GEMM's output): no pass
+    /// that zeroes them first.
+    init(uninitialized shape: [Int]) throws {
+        try Tensor.checkRank(shape)
+        let count = try MemoryLimit.checkedCount(shape)
+        self.shape = shape
+        self.data = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
     public init(shape: [Int], repeating value: Float) throws {
         try self.init(zeros: shape)
         if value != 0 { for i in data.indices { data[i] = value } }

@@ -72,8 +72,8 @@ final class GemmVariantsTests: XCTestCase {
         }
     }
 
-    /// The unpacked product reads A and B in place (with leading dimensions wider than the
-    /// operands here) and gives the packed product's bits, accumulating or not.
+    /// The unpacked product reads A (plain or stored transposed) and B in place (with leading
+    /// dimensions wider than the operands here) and gives the packed product's bits.
     func testUnpackedProductGivesThePackedBits() throws {
         for (index, (m, k, n)) in shapes.enumerated() {
             let (lda, ldb, ldc) = (k + 5, n + 7, n + 2)
@@ -92,6 +92,13 @@ final class GemmVariantsTests: XCTestCase {
                     // Columns past n are not written.
                     for j in n..<ldc { XCTAssertEqual(unpacked[r * ldc + j], -7, what) }
                 }
+                // A stored transposed, [k, m + 3], read in place.
+                var aT = [Float](repeating: .nan, count: k * (m + 3))
+                for r in 0..<m { for p in 0..<k { aT[p * (m + 3) + r] = denseA[r * k + p] } }
+                var fromTransposed = [Float](repeating: -7, count: m * ldc)
+                Gemm.multiplyUnpacked(aT, lda: m + 3, aTransposed: true, b, ldb: ldb, &fromTransposed, ldc: ldc, m: m, n: n, k: k,
+                                      accumulate: false, shape: shape)
+                XCTAssertEqual(fromTransposed, unpacked, what)
                 var twice = unpacked
                 Gemm.multiplyUnpacked(a, lda: lda, b, ldb: ldb, &twice, ldc: ldc, m: m, n: n, k: k, accumulate: true, shape: shape)
                 for r in 0..<m { for j in 0..<n { XCTAssertEqual(twice[r * ldc + j], unpacked[r * ldc + j] * 2, accuracy: 1e-4 * max(1, abs(unpacked[r * ldc + j])), what) } }

@@ -10,7 +10,7 @@ extension Tape {
             throw KernelError.shapeMismatch("layernorm needs x [rows, cols] with gain and bias [cols]", input.shape, g.shape)
         }
         let (normalized, inverseDeviation) = TransformerEncoder.normalizedRows(input)
-        var out = normalized
+        var out = try Tensor(uninitialized: input.shape)
         out.data.withUnsafeMutableBufferPointer { buffer in
             let output = UncheckedBuffer(buffer)
             Parallel.forEachRowChunk(rows: rows, columns: cols) { range in
@@ -20,13 +20,21 @@ extension Tape {
             }
         }
         return record(out) { up, accumulate in
-            var dx = up, dGain = try Tensor(zeros: [cols]), dBias = try Tensor(zeros: [cols])
+            var dx = try Tensor(uninitialized: up.shape), dGain = try Tensor(zeros: [cols]), dBias = try Tensor(zeros: [cols])
             // The gain's and bias's gradients sum over rows in row order; dx is per row.
-            for r in 0..<rows {
-                for c in 0..<cols {
-                    let u = up.data[r * cols + c]
-                    dGain.data[c] += u * normalized.data[r * cols + c]
-                    dBias.data[c] += u
+            up.data.withUnsafeBufferPointer { upstream in
+                normalized.data.withUnsafeBufferPointer { n in
+                    dGain.data.withUnsafeMutableBufferPointer { gainSum in
+                        dBias.data.withUnsafeMutableBufferPointer { biasSum in
+                            for r in 0..<rows {
+                                for c in 0..<cols {
+                                    let u = upstream[r * cols + c]
+                                    gainSum[c] += u * n[r * cols + c]
+                                    biasSum[c] += u
+                                }
+                            }
+                        }
+                    }
                 }
             }
             dx.data.withUnsafeMutableBufferPointer { buffer in

@@ -39,24 +39,36 @@ public struct Optimizer: Sendable {
         let clipScale: Float = clipNorm.map { norm > $0 && norm > 0 ? $0 / norm : 1 } ?? 1
         for name in store.names {
             guard var w = store[name], let g = gradients[name] else { continue }
-            var m = first[name] ?? [Float](repeating: 0, count: w.count)
+            // Taken out of the dictionaries so that they are updated in place, not copied.
+            var m = first.removeValue(forKey: name) ?? [Float](repeating: 0, count: w.count)
             switch kind {
             case .sgd:
-                for i in w.data.indices {
-                    let gi = g.data[i] * clipScale + weightDecay * w.data[i]
-                    m[i] = momentum * m[i] + gi
-                    w.data[i] -= lr * m[i]
+                w.data.withUnsafeMutableBufferPointer { w in
+                    m.withUnsafeMutableBufferPointer { m in
+                        for i in w.indices {
+                            let gi = g.data[i] * clipScale + weightDecay * w[i]
+                            m[i] = momentum * m[i] + gi
+                            w[i] -= lr * m[i]
+                        }
+                    }
                 }
             case .adam, .adamw:
-                var v = second[name] ?? [Float](repeating: 0, count: w.count)
+                var v = second.removeValue(forKey: name) ?? [Float](repeating: 0, count: w.count)
                 let t = Float(step)
                 let correction1 = 1 - powf(beta1, t), correction2 = 1 - powf(beta2, t)
-                for i in w.data.indices {
-                    var gi = g.data[i] * clipScale
-                    if kind == .adam { gi += weightDecay * w.data[i] } else { w.data[i] -= lr * weightDecay * w.data[i] }
-                    m[i] = beta1 * m[i] + (1 - beta1) * gi
-                    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-                    w.data[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
+                let (decoupled, beta1, beta2, epsilon, weightDecay) = (kind == .adamw, beta1, beta2, epsilon, weightDecay)
+                w.data.withUnsafeMutableBufferPointer { w in
+                    m.withUnsafeMutableBufferPointer { m in
+                        v.withUnsafeMutableBufferPointer { v in
+                            for i in w.indices {
+                                var gi = g.data[i] * clipScale
+                                if !decoupled { gi += weightDecay * w[i] } else { w[i] -= lr * weightDecay * w[i] }
+                                m[i] = beta1 * m[i] + (1 - beta1) * gi
+                                v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                                w[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
+                            }
+                        }
+                    }
                 }
                 second[name] = v
             }
