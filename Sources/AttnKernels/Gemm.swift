@@ -12,6 +12,8 @@ public enum Gemm {
     static func rowBlock(_ shape: TileShape) -> Int { shape.rows * 20 }
     static let columnBlock = 512
     static let depthBlock = 256
+    /// Products with at most this many columns read A and B in place instead of packing them.
+    static let inPlaceMaxColumns = 128
     /// The most floats the depth-split partials may take (beyond, the one block runs serially).
     static let maxPartialFloats = 1 << 22
 

@@ -1,6 +1,7 @@
 // One block of a GEMM (Gemm.swift): C[rows, columns] (+)= A[rows, depth] B[depth, columns],
 // depth slice by depth slice, each slice of B packed into panels and each strip of A packed
-// (row-major A and A stored transposed differ only in how a strip is packed).
+// (row-major A and A stored transposed differ only in how a strip is packed), or, for a narrow
+// B, both read in place (GemmUnpacked.swift: the same bits).
 extension Gemm {
     struct Operands: @unchecked Sendable {
         let a: UnsafePointer<Float>
@@ -16,8 +17,20 @@ extension Gemm {
         }
 
         /// C's rows and columns are those of the whole product (C has n columns); the first depth
-        /// slice overwrites C unless `accumulate`, later ones add.
+        /// slice overwrites C unless `accumulate`, later ones add. A narrow B (a linear layer's
+        /// weights, a weight gradient's upstream) is small enough to be read in place, and so is
+        /// A's strip: packing them would copy all of A once per product for nothing.
         func block(rows: Range<Int>, columns: Range<Int>, depth: Range<Int>, c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+            guard n <= Gemm.inPlaceMaxColumns else {
+                return packedBlock(rows: rows, columns: columns, depth: depth, c: c, accumulate: accumulate)
+            }
+            Gemm.multiplyUnpacked(aElement(rows.lowerBound, depth.lowerBound), lda: lda, aTransposed: aTransposed,
+                                  b + depth.lowerBound * n + columns.lowerBound, ldb: n, c + rows.lowerBound * n + columns.lowerBound,
+                                  ldc: n, m: rows.count, n: columns.count, k: depth.count, accumulate: accumulate, shape: shape)
+        }
+
+        /// `block` with both operands packed (the BLIS layout).
+        func packedBlock(rows: Range<Int>, columns: Range<Int>, depth: Range<Int>, c: UnsafeMutablePointer<Float>, accumulate: Bool) {
             let tileRows = shape.rows, tileColumns = shape.columns
             let panels = (columns.count + tileColumns - 1) / tileColumns
             let strips = (rows.count + tileRows - 1) / tileRows

@@ -82,8 +82,12 @@ final class GemmVariantsTests: XCTestCase {
             for r in 0..<m { denseA += a[(r * lda)..<(r * lda + k)] }
             for r in 0..<k { denseB += b[(r * ldb)..<(r * ldb + n)] }
             for shape in TileShape.allCases {
+                // The packed path, forced (Gemm.multiply itself reads narrow products in place).
                 var packed = [Float](repeating: .nan, count: m * n)
-                Gemm.multiply(denseA, denseB, &packed, m: m, n: n, k: k, shape: shape)
+                denseA.withUnsafeBufferPointer { pa in denseB.withUnsafeBufferPointer { pb in
+                    let operands = Gemm.Operands(a: pa.baseAddress!, lda: k, aTransposed: false, b: pb.baseAddress!, m: m, n: n, shape: shape)
+                    packed.withUnsafeMutableBufferPointer { operands.packedBlock(rows: 0..<m, columns: 0..<n, depth: 0..<k, c: $0.baseAddress!, accumulate: false) }
+                } }
                 var unpacked = [Float](repeating: -7, count: m * ldc)
                 Gemm.multiplyUnpacked(a, lda: lda, b, ldb: ldb, &unpacked, ldc: ldc, m: m, n: n, k: k, accumulate: false, shape: shape)
                 let what = "\(m)x\(k)x\(n) \(shape)"
