@@ -4,9 +4,10 @@ import Foundation
 // short sequences): each [64, keys] tile of P and dS is computed once and gives dq, dk and dv
 // together, where the three-pass form computes every tile twice (per key block for dk and dv,
 // per query block for dq). dk and dv are sums over query rows: each (head, group of query rows)
-// chunk adds its blocks, in order, into its own transposed partials dk^T [hd, keys] and
-// dv^T [hdv, keys], and the partials are then summed in group order, so the bits do not depend
-// on the thread count. The partials cost (dim + dimV) x keys floats per group, hence the limits.
+// chunk adds its blocks, in order, into its own partials dk [keys, hdP] and dv [keys, hdvP]
+// (dS^T Qb and P^T dOb, with dS and P read in place as transposed operands), and the partials
+// are then summed in group order, so the bits do not depend on the thread count. The partials
+// cost about (dim + dimV) x keys floats per group, hence the limits.
 extension BackwardPlan {
     static let onePassGroupRows = 256
     static let onePassMaxKeys = 1024
@@ -22,7 +23,7 @@ extension BackwardPlan {
 extension BackwardIO {
     /// Replaces passes A and B; the row statistics (lse, D) are already in `stats`.
     func onePass() {
-        let groups = plan.queryGroups, partialSize = (hd + hdv) * n8
+        let groups = plan.queryGroups, partialSize = n8 * (hdP + hdvP)
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: plan.heads * groups * partialSize)
         defer { partials.deallocate() }
         Parallel.forEach(chunks: plan.heads * groups) { chunk in
@@ -37,7 +38,7 @@ extension BackwardIO {
         }
     }
 
-    /// dq for the group's rows, and the group's dk^T then dv^T into `partial`.
+    /// dq for the group's rows, and the group's dk then dv into `partial`.
     private func queryGroupGradients(head: Int, group: Int, partial: UnsafeMutablePointer<Float>) {
         if Cancellation.isRequested { return }
         let groupStart = group * BackwardPlan.onePassGroupRows
@@ -45,7 +46,8 @@ extension BackwardIO {
         let block = Attention.backwardBlock
         let p = scratch(block * n8), dS = scratch(block * n8), dqTile = scratch(block * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
-        let dkT = partial, dvT = partial + hd * n8
+        let dkPartial = partial, dvPartial = partial + n8 * hdP
+        let (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP), (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP)
         var start = groupStart
         while start < groupEnd {
             let rows = min(groupEnd, start + block) - start
@@ -57,12 +59,12 @@ extension BackwardIO {
                 scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
             }
             queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
-            // dk^T += Qb^T dS and dv^T += dOb^T P, reading Qb and dOb's head-major rows as A^T.
+            // dk += dS^T Qb and dv += P^T dOb, over the keys (not the padding).
             let adds = start > groupStart
-            Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, aTransposed: true, dS, ldb: n8, dkT, ldc: n8,
-                                  m: hd, n: n8, k: rows, accumulate: adds)
-            Gemm.multiplyUnpacked(gh + (head * m8 + start) * hdvP, lda: hdvP, aTransposed: true, p, ldb: n8, dvT, ldc: n8,
-                                  m: hdv, n: n8, k: rows, accumulate: adds)
+            Gemm.multiplyUnpacked(dS, lda: n8, aTransposed: true, qh + (head * m8 + start) * hdP, ldb: hdP, dkPartial, ldc: hdP,
+                                  m: plan.n, n: widthK, k: rows, accumulate: adds, shape: shapeK)
+            Gemm.multiplyUnpacked(p, lda: n8, aTransposed: true, gh + (head * m8 + start) * hdvP, ldb: hdvP, dvPartial, ldc: hdvP,
+                                  m: plan.n, n: widthV, k: rows, accumulate: adds, shape: shapeV)
             start += rows
         }
     }
@@ -70,14 +72,14 @@ extension BackwardIO {
     /// dk and dv rows of one key block: the groups' partials summed in group order.
     private func sumPartials(head: Int, block: Int, groups: Int, partials: UnsafePointer<Float>, partialSize: Int) {
         let start = block * Attention.backwardBlock, end = min(plan.n, start + Attention.backwardBlock)
-        // Column by column: the partials' rows are read contiguously; the block's dk and dv rows
-        // being written stay in cache.
-        for c in 0..<(hd + hdv) {
-            let (target, stride) = c < hd ? (dk + head * hd + c, plan.dim) : (dv + head * hdv + c - hd, plan.dimV)
-            for key in start..<end {
-                var sum: Float = 0
-                for g in 0..<groups { sum += partials[g * partialSize + c * n8 + key] }
-                target[key * stride] = sum
+        for key in start..<end {
+            let dkRow = dk + key * plan.dim + head * hd, dvRow = dv + key * plan.dimV + head * hdv
+            for c in 0..<hd { dkRow[c] = partials[key * hdP + c] }
+            for c in 0..<hdv { dvRow[c] = partials[n8 * hdP + key * hdvP + c] }
+            for g in 1..<groups {
+                let partial = partials + g * partialSize
+                for c in 0..<hd { dkRow[c] += partial[key * hdP + c] }
+                for c in 0..<hdv { dvRow[c] += partial[n8 * hdP + key * hdvP + c] }
             }
         }
     }

@@ -75,18 +75,33 @@ public extension Tensor {
         return out
     }
 
-    /// The sum of each column of a matrix (a bias's gradient): the same Double sums, in the same
-    /// row order, as reduce(.sum, axis: 0), but walking the rows contiguously.
+    /// The sum of each column of a matrix (a bias's gradient), in Double like reduce(.sum,
+    /// axis: 0), walking the rows contiguously.
     func columnSums() throws -> Tensor {
         guard rank == 2 else { throw KernelError.invalidShape("column sums need a matrix, got \(formatShape(shape))") }
         let (rows, cols) = (shape[0], shape[1])
-        var sums = [Double](repeating: 0, count: cols)
+        // Fixed blocks of rows summed in parallel (Double), then the blocks in order: the split
+        // depends on the shape only, so the bits do not depend on the thread count.
+        let blockRows = 256, blocks = max(1, (rows + blockRows - 1) / blockRows)
+        var partials = [Double](repeating: 0, count: blocks * cols)
         data.withUnsafeBufferPointer { x in
-            sums.withUnsafeMutableBufferPointer { total in
-                for r in 0..<rows { for c in 0..<cols { total[c] += Double(x[r * cols + c]) } }
+            partials.withUnsafeMutableBufferPointer { buffer in
+                let partial = UncheckedBuffer(buffer)
+                Parallel.forEach(chunks: blocks) { block in
+                    let total = partial.buffer.baseAddress.unsafelyUnwrapped + block * cols
+                    for r in (block * blockRows)..<min(rows, (block + 1) * blockRows) {
+                        for c in 0..<cols { total[c] += Double(x[r * cols + c]) }
+                    }
+                }
             }
         }
-        return try Tensor(shape: [cols], data: sums.map { Float($0) })
+        var sums = [Float](repeating: 0, count: cols)
+        for c in 0..<cols {
+            var total = 0.0
+            for block in 0..<blocks { total += partials[block * cols + c] }
+            sums[c] = Float(total)
+        }
+        return try Tensor(shape: [cols], data: sums)
     }
 
     /// Numerically stable softmax along `axis`.

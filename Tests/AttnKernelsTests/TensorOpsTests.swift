@@ -62,10 +62,14 @@ final class TensorOpsTests: XCTestCase {
             XCTAssertEqual(t.shape, [cols, rows])
             XCTAssertTrue((0..<rows).allSatisfy { r in (0..<cols).allSatisfy { c in t.data[c * rows + r] == m.data[r * cols + c] } }, "\(rows) x \(cols)")
         }
-        // Column sums (a bias's gradient) are reduce(.sum, axis: 0) to the bit.
+        // Column sums (a bias's gradient) are reduce(.sum, axis: 0): to the bit within one block
+        // of 256 rows; across blocks (Double partials added in block order) to float rounding.
         var rng = Xoshiro256(seed: 3)
         let g = try Tensor.randn([37, 11], rng: &rng)
         XCTAssertEqual(try g.columnSums(), try XCTUnwrap(try g.reduce(.sum, axis: 0)))
+        let tall = try Tensor.randn([600, 11], rng: &rng)
+        let sums = try tall.columnSums(), reference = try XCTUnwrap(try tall.reduce(.sum, axis: 0))
+        for c in 0..<11 { XCTAssertEqual(sums.data[c], reference.data[c], accuracy: 1e-5 * max(1, abs(reference.data[c]))) }
         let cube = try Tensor(shape: [2, 2, 2], data: (0..<8).map(Float.init))
         XCTAssertEqual(try cube.transposed(axes: [0, 2, 1]).data, [0, 2, 1, 3, 4, 6, 5, 7])
         XCTAssertEqual(try Tensor.concat([a, a], axis: 1).data, [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])
