@@ -276,6 +276,13 @@ struct BackwardIO: @unchecked Sendable {
         let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
         let p = scratch(rows * n8), dS = scratch(rows * n8), dqTile = scratch(rows * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
+        queryBlockGradients(head: head, start: start, rows: rows, p: p, dS: dS, dqTile: dqTile)
+    }
+
+    /// For `rows` query rows from `start`: P and dS as [rows, n8] tiles (left in p and dS for the
+    /// one pass's dk and dv), and the rows' dq.
+    func queryBlockGradients(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dS: UnsafeMutablePointer<Float>,
+                             dqTile: UnsafeMutablePointer<Float>) {
         scoreTiles(head: head, start: start, rows: rows, p: p, dP: dS)
         for r in 0..<rows {
             let row = start + r

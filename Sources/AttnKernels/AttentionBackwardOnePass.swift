@@ -51,14 +51,7 @@ extension BackwardIO {
         var start = groupStart
         while start < groupEnd {
             let rows = min(groupEnd, start + block) - start
-            scoreTiles(head: head, start: start, rows: rows, p: p, dP: dS)
-            for r in 0..<rows {
-                let row = start + r
-                let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
-                probabilities(p + r * n8, count: n8, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
-                scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
-            }
-            queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
+            queryBlockGradients(head: head, start: start, rows: rows, p: p, dS: dS, dqTile: dqTile)
             // dk += dS^T Qb and dv += P^T dOb, over the keys (not the padding).
             let adds = start > groupStart
             Gemm.multiplyUnpacked(dS, lda: n8, aTransposed: true, qh + (head * m8 + start) * hdP, ldb: hdP, dkPartial, ldc: hdP,
