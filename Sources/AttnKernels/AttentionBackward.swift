@@ -40,13 +40,13 @@ extension Attention {
         var gradients = AttentionGradients(q: try Tensor(zeros: [m, dim]), k: try Tensor(zeros: [n, dim]), v: try Tensor(zeros: [n, dimV]))
         guard m > 0, n > 0 else { return gradients }
         guard dim > 0, dimV > 0 else { throw KernelError.invalidArgument("attention backward needs q, k and v with at least one column") }
-        let m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8
-        // lse then D per (head, row), rows padded to a multiple of 8 for SIMD loads.
-        var rowStats = [Float](repeating: 0, count: 2 * heads * m8)
+        let mPadded = (m + 15) / 16 * 16, nPadded = (n + 15) / 16 * 16
+        // lse then D per (head, row), rows padded to a multiple of 16 for SIMD loads.
+        var rowStats = [Float](repeating: 0, count: 2 * heads * mPadded)
         if let logSumExp {
-            for h in 0..<heads { for row in 0..<m { rowStats[h * m8 + row] = logSumExp[h * m + row] } }
+            for h in 0..<heads { for row in 0..<m { rowStats[h * mPadded + row] = logSumExp[h * m + row] } }
         }
-        let layout = [(q, m8), (k, n8), (v, n8), (gradOut, m8)]
+        let layout = [(q, mPadded), (k, nPadded), (v, nPadded), (gradOut, mPadded)]
         // The one pass reads Q^T and dO^T from the head-major rows (a transposed A), so only the
         // three passes need their transposed copies; one float stands in for an unused copy.
         let transposed = try layout.enumerated().map { index, operand in
@@ -76,7 +76,7 @@ extension Attention {
                   let qh = qhb.baseAddress, let kh = khb.baseAddress, let vh = vhb.baseAddress, let gh = ghb.baseAddress,
                   let qt = qtb.baseAddress, let kt = ktb.baseAddress, let vt = vtb.baseAddress, let gt = gtb.baseAddress,
                   let s = sb.baseAddress, let dq = dqb.baseAddress, let dk = dkb.baseAddress, let dv = dvb.baseAddress else { return }
-            let io = BackwardIO(out: o, gradOut: g, qh: qh, kh: kh, vh: vh, gh: gh, qT: qt, kT: kt, vT: vt, gT: gt, m8: m8, n8: n8,
+            let io = BackwardIO(out: o, gradOut: g, qh: qh, kh: kh, vh: vh, gh: gh, qT: qt, kT: kt, vT: vt, gT: gt, mPadded: mPadded, nPadded: nPadded,
                                 hdP: paddedWidths[0], hdvP: paddedWidths[2], stats: s, dq: dq, dk: dk, dv: dv, plan: plan)
             let queryBlocks = (m + backwardBlock - 1) / backwardBlock, keyBlocks = (n + backwardBlock - 1) / backwardBlock
             let knowsLogSumExp = logSumExp != nil
@@ -160,11 +160,11 @@ struct BackwardPlan {
 /// [head dim, rows] (qT, kT, vT, gT), so that every product below is a plain row-major GEMM that
 /// the micro-kernel reads in place (Gemm.multiplyUnpacked).
 struct BackwardIO: @unchecked Sendable {
-    typealias V = SIMD8<Float>
+    typealias V = SIMD16<Float>
     let out, gradOut: UnsafePointer<Float>
     let qh, kh, vh, gh: UnsafePointer<Float>
     let qT, kT, vT, gT: UnsafePointer<Float>
-    let m8, n8: Int
+    let mPadded, nPadded: Int
     /// Row lengths of Qh/Kh and Vh/Gh: the head dimensions padded to whole panels.
     let hdP, hdvP: Int
     let stats, dq, dk, dv: UnsafeMutablePointer<Float>
@@ -173,22 +173,22 @@ struct BackwardIO: @unchecked Sendable {
 
     var hd: Int { plan.headDim }
     var hdv: Int { plan.headDimV }
-    func lse(_ head: Int) -> UnsafeMutablePointer<Float> { stats + head * m8 }
-    func delta(_ head: Int) -> UnsafeMutablePointer<Float> { stats + (plan.heads + head) * m8 }
+    func lse(_ head: Int) -> UnsafeMutablePointer<Float> { stats + head * mPadded }
+    func delta(_ head: Int) -> UnsafeMutablePointer<Float> { stats + (plan.heads + head) * mPadded }
 
     @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func store(_ x: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self) }
 
-    /// Lanes of the 8 indices from `first` in start..<end.
-    @inline(__always) func lanes(_ first: Int, _ start: Int, _ end: Int) -> SIMDMask<SIMD8<Int32>> {
-        let index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &+ Int32(first)
-        return (index .>= SIMD8<Int32>(repeating: Int32(start))) .& (index .< SIMD8<Int32>(repeating: Int32(end)))
+    /// Lanes of the 16 indices from `first` in start..<end.
+    @inline(__always) func lanes(_ first: Int, _ start: Int, _ end: Int) -> SIMDMask<SIMD16<Int32>> {
+        let index = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) &+ Int32(first)
+        return (index .>= SIMD16<Int32>(repeating: Int32(start))) .& (index .< SIMD16<Int32>(repeating: Int32(end)))
     }
 
-    /// P row: exp(scale * s - lse) over `count` (multiple of 8) columns, zero outside start..<end.
+    /// P row: exp(scale * s - lse) over `count` (multiple of 16) columns, zero outside start..<end.
     @inline(__always) func probabilities(_ row: UnsafeMutablePointer<Float>, count: Int, lse: (Int) -> V, start: Int, end: Int) {
         let scale = V(repeating: plan.scale * BackwardIO.log2e), log2e = V(repeating: BackwardIO.log2e)
-        for first in stride(from: 0, to: count, by: 8) {
+        for first in stride(from: 0, to: count, by: 16) {
             let p = FastExp.exp2(load(row + first) * scale - lse(first) * log2e)
             store(p.replacing(with: 0, where: .!lanes(first, start, end)), row + first)
         }
@@ -197,7 +197,7 @@ struct BackwardIO: @unchecked Sendable {
     /// dS = P * (dP - D) * scale, in place over dP.
     @inline(__always) func scoreGradients(_ p: UnsafePointer<Float>, _ dP: UnsafeMutablePointer<Float>, count: Int, delta: (Int) -> V) {
         let scale = V(repeating: plan.scale)
-        for first in stride(from: 0, to: count, by: 8) {
+        for first in stride(from: 0, to: count, by: 16) {
             store(load(p + first) * (load(dP + first) - delta(first)) * scale, dP + first)
         }
     }
@@ -214,23 +214,26 @@ struct BackwardIO: @unchecked Sendable {
             for row in start..<(start + rows) { delta(head)[row] = rowDelta(head: head, row: row) }
             return
         }
-        let s = scratch(rows * n8)
+        let s = scratch(rows * nPadded)
         defer { s.deallocate() }
-        Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, kT + head * hd * n8, ldb: n8, s, ldc: n8,
-                              m: rows, n: n8, k: hd, accumulate: false)
+        Gemm.multiplyUnpacked(qh + (head * mPadded + start) * hdP, lda: hdP, kT + head * hd * nPadded, ldb: nPadded, s, ldc: nPadded,
+                              m: rows, n: nPadded, k: hd, accumulate: false)
         for r in 0..<rows {
-            let row = start + r, keyEnd = plan.keyEnd(row: row), scores = s + r * n8
+            let row = start + r, keyEnd = plan.keyEnd(row: row), scores = s + r * nPadded
             // The largest scaled score (the scale may be negative), then the sum of exponentials.
             let scale = V(repeating: plan.scale)
             var top = V(repeating: -.infinity)
-            for first in stride(from: 0, to: keyEnd, by: 8) {
+            for first in stride(from: 0, to: keyEnd, by: 16) {
                 top = top.replacing(with: load(scores + first) * scale, where: (load(scores + first) * scale .> top) .& lanes(first, 0, keyEnd))
             }
             let maximum = top.max()
             let shift = V(repeating: maximum * BackwardIO.log2e), scaleLog2 = scale * BackwardIO.log2e
-            var sum = V()
-            for first in stride(from: 0, to: keyEnd, by: 8) {
-                sum += FastExp.exp2(load(scores + first) * scaleLog2 - shift).replacing(with: 0, where: .!lanes(first, 0, keyEnd))
+            // Eight lanes of sums in index order, as the forward keeps them.
+            var sum = SIMD8<Float>()
+            for first in stride(from: 0, to: keyEnd, by: 16) {
+                let p = FastExp.exp2(load(scores + first) * scaleLog2 - shift).replacing(with: 0, where: .!lanes(first, 0, keyEnd))
+                sum += p.lowHalf
+                sum += p.highHalf
             }
             lse(head)[row] = maximum + log(sum.sum())
             delta(head)[row] = rowDelta(head: head, row: row)
@@ -245,41 +248,41 @@ struct BackwardIO: @unchecked Sendable {
         return d
     }
 
-    /// Pass A: dk and dv for one block of keys, from every query: P^T, dP^T, dS^T as [keys, m8] tiles.
+    /// Pass A: dk and dv for one block of keys, from every query: P^T, dP^T, dS^T as [keys, mPadded] tiles.
     func keyGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, keys = min(plan.n, start + Attention.backwardBlock) - start
-        let p = scratch(keys * m8), dS = scratch(keys * m8), dkTile = scratch(keys * hdP), dvTile = scratch(keys * hdvP)
+        let p = scratch(keys * mPadded), dS = scratch(keys * mPadded), dkTile = scratch(keys * hdP), dvTile = scratch(keys * hdvP)
         defer { p.deallocate(); dS.deallocate(); dkTile.deallocate(); dvTile.deallocate() }
-        Gemm.multiplyUnpacked(kh + (head * n8 + start) * hdP, lda: hdP, qT + head * hd * m8, ldb: m8, p, ldc: m8,
-                              m: keys, n: m8, k: hd, accumulate: false)
-        Gemm.multiplyUnpacked(vh + (head * n8 + start) * hdvP, lda: hdvP, gT + head * hdv * m8, ldb: m8, dS, ldc: m8,
-                              m: keys, n: m8, k: hdv, accumulate: false)
+        Gemm.multiplyUnpacked(kh + (head * nPadded + start) * hdP, lda: hdP, qT + head * hd * mPadded, ldb: mPadded, p, ldc: mPadded,
+                              m: keys, n: mPadded, k: hd, accumulate: false)
+        Gemm.multiplyUnpacked(vh + (head * nPadded + start) * hdvP, lda: hdvP, gT + head * hdv * mPadded, ldb: mPadded, dS, ldc: mPadded,
+                              m: keys, n: mPadded, k: hdv, accumulate: false)
         let lseRow = lse(head), deltaRow = delta(head)
         for r in 0..<keys {
             let key = start + r
-            probabilities(p + r * m8, count: m8, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
-            scoreGradients(p + r * m8, dS + r * m8, count: m8, delta: { load(deltaRow + $0) })
+            probabilities(p + r * mPadded, count: mPadded, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
+            scoreGradients(p + r * mPadded, dS + r * mPadded, count: mPadded, delta: { load(deltaRow + $0) })
         }
         let (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP), (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
-        Gemm.multiplyUnpacked(p, lda: m8, gh + head * m8 * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: m8, accumulate: false, shape: shapeV)
-        Gemm.multiplyUnpacked(dS, lda: m8, qh + head * m8 * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: widthK, k: m8, accumulate: false, shape: shapeK)
+        Gemm.multiplyUnpacked(p, lda: mPadded, gh + head * mPadded * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: mPadded, accumulate: false, shape: shapeV)
+        Gemm.multiplyUnpacked(dS, lda: mPadded, qh + head * mPadded * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: widthK, k: mPadded, accumulate: false, shape: shapeK)
         for r in 0..<keys {
             (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hdP, count: hd)
             (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdvP, count: hdv)
         }
     }
 
-    /// Pass B: dq for one block of queries, from every key they see: P, dP, dS as [rows, n8] tiles.
+    /// Pass B: dq for one block of queries, from every key they see: P, dP, dS as [rows, nPadded] tiles.
     func queryGradients(head: Int, block: Int) {
         if Cancellation.isRequested { return }
         let start = block * Attention.backwardBlock, rows = min(plan.m, start + Attention.backwardBlock) - start
-        let p = scratch(rows * n8), dS = scratch(rows * n8), dqTile = scratch(rows * hdP)
+        let p = scratch(rows * nPadded), dS = scratch(rows * nPadded), dqTile = scratch(rows * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
         queryBlockGradients(head: head, start: start, rows: rows, p: p, dS: dS, dqTile: dqTile)
     }
 
-    /// For `rows` query rows from `start`: P and dS as [rows, n8] tiles (left in p and dS for the
+    /// For `rows` query rows from `start`: P and dS as [rows, nPadded] tiles (left in p and dS for the
     /// one pass's dk and dv), and the rows' dq.
     func queryBlockGradients(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dS: UnsafeMutablePointer<Float>,
                              dqTile: UnsafeMutablePointer<Float>) {
@@ -287,8 +290,8 @@ struct BackwardIO: @unchecked Sendable {
         for r in 0..<rows {
             let row = start + r
             let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
-            probabilities(p + r * n8, count: n8, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
-            scoreGradients(p + r * n8, dS + r * n8, count: n8, delta: { _ in rowDelta })
+            probabilities(p + r * nPadded, count: nPadded, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
+            scoreGradients(p + r * nPadded, dS + r * nPadded, count: nPadded, delta: { _ in rowDelta })
         }
         queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
     }
@@ -300,18 +303,18 @@ struct BackwardIO: @unchecked Sendable {
         width <= TileShape.narrow.columns ? (.narrow, width) : (.host, padded)
     }
 
-    /// S = Qb K^T and dP = dOb V^T for `rows` query rows from `start`: [rows, n8] tiles.
+    /// S = Qb K^T and dP = dOb V^T for `rows` query rows from `start`: [rows, nPadded] tiles.
     func scoreTiles(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>) {
-        Gemm.multiplyUnpacked(qh + (head * m8 + start) * hdP, lda: hdP, kT + head * hd * n8, ldb: n8, p, ldc: n8,
-                              m: rows, n: n8, k: hd, accumulate: false)
-        Gemm.multiplyUnpacked(gh + (head * m8 + start) * hdvP, lda: hdvP, vT + head * hdv * n8, ldb: n8, dP, ldc: n8,
-                              m: rows, n: n8, k: hdv, accumulate: false)
+        Gemm.multiplyUnpacked(qh + (head * mPadded + start) * hdP, lda: hdP, kT + head * hd * nPadded, ldb: nPadded, p, ldc: nPadded,
+                              m: rows, n: nPadded, k: hd, accumulate: false)
+        Gemm.multiplyUnpacked(gh + (head * mPadded + start) * hdvP, lda: hdvP, vT + head * hdv * nPadded, ldb: nPadded, dP, ldc: nPadded,
+                              m: rows, n: nPadded, k: hdv, accumulate: false)
     }
 
     /// dq = dS K for the rows from `start`, through a [rows, hdP] tile.
     func queryGradientRows(head: Int, start: Int, rows: Int, dS: UnsafePointer<Float>, tile: UnsafeMutablePointer<Float>) {
         let (shape, width) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
-        Gemm.multiplyUnpacked(dS, lda: n8, kh + head * n8 * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: width, k: n8, accumulate: false, shape: shape)
+        Gemm.multiplyUnpacked(dS, lda: nPadded, kh + head * nPadded * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: width, k: nPadded, accumulate: false, shape: shape)
         for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: tile + r * hdP, count: hd) }
     }
 }

@@ -16,14 +16,14 @@ extension BackwardPlan {
     var queryGroups: Int { (m + Self.onePassGroupRows - 1) / Self.onePassGroupRows }
 
     var usesOnePass: Bool {
-        n <= Self.onePassMaxKeys && queryGroups * (dim + dimV) * ((n + 7) / 8 * 8) <= Self.onePassMaxPartialFloats
+        n <= Self.onePassMaxKeys && queryGroups * (dim + dimV) * ((n + 15) / 16 * 16) <= Self.onePassMaxPartialFloats
     }
 }
 
 extension BackwardIO {
     /// Replaces passes A and B; the row statistics (lse, D) are already in `stats`.
     func onePass() {
-        let groups = plan.queryGroups, partialSize = n8 * (hdP + hdvP)
+        let groups = plan.queryGroups, partialSize = nPadded * (hdP + hdvP)
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: plan.heads * groups * partialSize)
         defer { partials.deallocate() }
         Parallel.forEach(chunks: plan.heads * groups) { chunk in
@@ -44,9 +44,9 @@ extension BackwardIO {
         let groupStart = group * BackwardPlan.onePassGroupRows
         let groupEnd = min(plan.m, groupStart + BackwardPlan.onePassGroupRows)
         let block = Attention.backwardBlock
-        let p = scratch(block * n8), dS = scratch(block * n8), dqTile = scratch(block * hdP)
+        let p = scratch(block * nPadded), dS = scratch(block * nPadded), dqTile = scratch(block * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
-        let dkPartial = partial, dvPartial = partial + n8 * hdP
+        let dkPartial = partial, dvPartial = partial + nPadded * hdP
         let (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP), (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP)
         var start = groupStart
         while start < groupEnd {
@@ -54,9 +54,9 @@ extension BackwardIO {
             queryBlockGradients(head: head, start: start, rows: rows, p: p, dS: dS, dqTile: dqTile)
             // dk += dS^T Qb and dv += P^T dOb, over the keys (not the padding).
             let adds = start > groupStart
-            Gemm.multiplyUnpacked(dS, lda: n8, aTransposed: true, qh + (head * m8 + start) * hdP, ldb: hdP, dkPartial, ldc: hdP,
+            Gemm.multiplyUnpacked(dS, lda: nPadded, aTransposed: true, qh + (head * mPadded + start) * hdP, ldb: hdP, dkPartial, ldc: hdP,
                                   m: plan.n, n: widthK, k: rows, accumulate: adds, shape: shapeK)
-            Gemm.multiplyUnpacked(p, lda: n8, aTransposed: true, gh + (head * m8 + start) * hdvP, ldb: hdvP, dvPartial, ldc: hdvP,
+            Gemm.multiplyUnpacked(p, lda: nPadded, aTransposed: true, gh + (head * mPadded + start) * hdvP, ldb: hdvP, dvPartial, ldc: hdvP,
                                   m: plan.n, n: widthV, k: rows, accumulate: adds, shape: shapeV)
             start += rows
         }
@@ -68,11 +68,11 @@ extension BackwardIO {
         for key in start..<end {
             let dkRow = dk + key * plan.dim + head * hd, dvRow = dv + key * plan.dimV + head * hdv
             for c in 0..<hd { dkRow[c] = partials[key * hdP + c] }
-            for c in 0..<hdv { dvRow[c] = partials[n8 * hdP + key * hdvP + c] }
+            for c in 0..<hdv { dvRow[c] = partials[nPadded * hdP + key * hdvP + c] }
             for g in 1..<groups {
                 let partial = partials + g * partialSize
                 for c in 0..<hd { dkRow[c] += partial[key * hdP + c] }
-                for c in 0..<hdv { dvRow[c] += partial[n8 * hdP + key * hdvP + c] }
+                for c in 0..<hdv { dvRow[c] += partial[nPadded * hdP + key * hdvP + c] }
             }
         }
     }

@@ -17,11 +17,11 @@ public enum FastExp {
     /// library's generic rounding and conversion, which do not vectorise.
     @usableFromInline static let roundingShifter: Float = 12_582_912
 
-    /// 2^x on 8 lanes (one AVX2 register; the softmax loops run on SIMD8 so that the compiler
-    /// keeps whole registers instead of splitting SIMD16 across a call).
+    /// 2^x on 16 lanes: one AVX-512 register, two AVX2 ones. Always inlined, so the lanes stay in
+    /// registers on either (passed to a call, SIMD16 would go through memory on AVX2).
     @_transparent
-    public static func exp2(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        typealias V = SIMD8<Float>
+    public static func exp2(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        typealias V = SIMD16<Float>
         let low = V(repeating: -126), high = V(repeating: 127)
         let underflow = x .< low
         var clamped = x.replacing(with: low, where: underflow)
@@ -37,13 +37,13 @@ public enum FastExp {
         p = V(repeating: c2).addingProduct(p, f)
         p = V(repeating: c1).addingProduct(p, f)
         p = V(repeating: 1).addingProduct(p, f)
-        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- SIMD8<Int32>(repeating: Int32(bitPattern: roundingShifter.bitPattern))
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- SIMD16<Int32>(repeating: Int32(bitPattern: roundingShifter.bitPattern))
         let scale = unsafeBitCast((integer &+ 127) &<< 23, to: V.self)
         return (p * scale).replacing(with: 0, where: underflow)
     }
 
     @inline(__always)
     public static func exp2(_ x: Float) -> Float {
-        exp2(SIMD8<Float>(repeating: x))[0]
+        exp2(SIMD16<Float>(repeating: x))[0]
     }
 }

@@ -255,33 +255,40 @@ enum FlashAttention {
 
         /// Online softmax for one row of one key block: scores become probabilities 2^(s - m_new),
         /// and the row's running sum and accumulator are rescaled by 2^(m_old - m_new).
+        /// `count` is a multiple of 16 (whole panels).
         @inline(__always)
         func softmaxStep(row: UnsafeMutablePointer<Float>, count: Int, runningMax: UnsafeMutablePointer<Float>,
                          runningSum: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, accWidth: Int) {
-            typealias V = SIMD8<Float>
-            @inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+            typealias V = SIMD16<Float>
+            @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
             var blockMax = V(repeating: -.infinity)
             var j = 0
             while j < count {
-                let scores = load8(row + j)
+                let scores = load16(row + j)
                 blockMax = blockMax.replacing(with: scores, where: scores .> blockMax)
-                j += 8
+                j += 16
             }
             let newMax = max(runningMax.pointee, blockMax.max())
             // A row with nothing visible yet keeps m = -inf; its probabilities are all 0.
             let shift = newMax == -.infinity ? 0 : newMax
-            let correction = FastExp.exp2(runningMax.pointee - shift)
+            // A row's first block has nothing to rescale (2^-inf = 0, and the sum and accumulator are 0).
+            let isFirst = runningMax.pointee == -.infinity
+            let correction = isFirst ? 0 : FastExp.exp2(runningMax.pointee - shift)
             runningMax.pointee = newMax
-            var sum = V()
+            // Eight lanes of sums, each adding its elements in index order (the low half of every
+            // 16 before the high half), so the total does not depend on the vector width.
+            var sum = SIMD8<Float>()
             let shiftVector = V(repeating: shift)
             j = 0
             while j < count {
-                let p = FastExp.exp2(load8(row + j) - shiftVector)
+                let p = FastExp.exp2(load16(row + j) - shiftVector)
                 UnsafeMutableRawPointer(row + j).storeBytes(of: p, as: V.self)
-                sum += p
-                j += 8
+                sum += p.lowHalf
+                sum += p.highHalf
+                j += 16
             }
             runningSum.pointee = runningSum.pointee * correction + sum.sum()
+            if isFirst { return }
             if correction != 1 {
                 let factor = Vector16(repeating: correction)
                 var c = 0

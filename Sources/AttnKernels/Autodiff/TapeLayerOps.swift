@@ -62,7 +62,7 @@ extension Tape {
         }
     }
 
-    /// GELU, tanh approximation (PyTorch's approximate="tanh"), 8 lanes at a time.
+    /// GELU, tanh approximation (PyTorch's approximate="tanh"), 16 lanes at a time.
     public func gelu(_ x: Variable) -> Variable {
         let input = value(x)
         var out = input
@@ -75,11 +75,11 @@ extension Tape {
     }
 
     /// Sets out[i] = body(x_i, tanh(k (x + c x^3)), k (1 + 3 c x^2), out[i]) for every element,
-    /// eight lanes at a time, with tanh from the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
+    /// 16 lanes at a time, with tanh from the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
     /// Fixed chunks run in parallel; each element's arithmetic is the same for any thread count.
     static func geluLanes(_ data: [Float], into out: inout [Float],
-                          _ body: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
-        typealias V = SIMD8<Float>
+                          _ body: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) {
+        typealias V = SIMD16<Float>
         let k: Float = 0.7978845608, c: Float = 0.044715, twoLog2e: Float = 2 * 1.442695041
         let chunkSize = 1 << 14, count = data.count
         let chunks = (count + chunkSize - 1) / chunkSize
@@ -91,9 +91,9 @@ extension Tape {
                     var i = chunk * chunkSize
                     let end = min(count, i + chunkSize)
                     while i < end {
-                        let width = min(8, end - i)
+                        let width = min(16, end - i)
                         var lanes = V(), upstream = V()
-                        if width == 8 {
+                        if width == 16 {
                             lanes = UnsafeRawPointer(source + i).loadUnaligned(as: V.self)
                             upstream = UnsafeRawPointer(target + i).loadUnaligned(as: V.self)
                         } else {
@@ -102,12 +102,12 @@ extension Tape {
                         let u = k * (lanes + c * lanes * lanes * lanes)
                         let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
                         let result = body(lanes, t, k * (1 + 3 * c * lanes * lanes), upstream)
-                        if width == 8 {
+                        if width == 16 {
                             UnsafeMutableRawPointer(target + i).storeBytes(of: result, as: V.self)
                         } else {
                             for l in 0..<width { output.buffer[i + l] = result[l] }
                         }
-                        i += 8
+                        i += 16
                     }
                 }
             }
