@@ -1,4 +1,5 @@
 import AttnKernels
+import Foundation
 import XCTest
 
 /// The layer, row and loss operations of training, against finite differences (TapeTests.check).
@@ -7,6 +8,17 @@ extension TapeTests {
         let x = try random([4, 7], seed: 21), gain = try random([7], seed: 22), bias = try random([7], seed: 23)
         try check("layernorm", [x, gain, bias]) { t, v in try t.layerNorm(v[0], gain: v[1], bias: v[2]) }
         try check("gelu", [x]) { t, v in t.gelu(v[0]) }
+    }
+
+    /// GELU's 16-lane loop (parallel chunks of 16K, a partial last vector) against the formula.
+    func testGeluValuesAcrossChunksAndTail() throws {
+        let x = try random([2 * 16384 + 21], seed: 28)
+        let tape = Tape()
+        let y = tape.value(tape.gelu(tape.leaf(x)))
+        for i in x.data.indices {
+            let v = Double(x.data[i]), expected = 0.5 * v * (1 + Foundation.tanh(0.7978845608 * (v + 0.044715 * v * v * v)))
+            XCTAssertEqual(Double(y.data[i]), expected, accuracy: 2e-6 * max(1, abs(expected)), "\(i)")
+        }
     }
 
     func testRowOperations() throws {

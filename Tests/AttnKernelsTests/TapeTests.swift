@@ -50,7 +50,7 @@ final class TapeTests: XCTestCase {
         try check("mean", [a]) { t, v in try t.mean(v[0]) }
         try check("mse", [a]) { t, v in try t.meanSquaredError(v[0], target: b) }
         // relu's kink: inputs away from zero, so the difference quotient is defined.
-        let away = try a.map(.abs).scalarOp(.add, 0.1).binary(.mul, try b.map(.sin).map(.floor).scalarOp(.mul, 2).scalarOp(.add, 1))
+        let away = try a.map(.abs).scalarOp(.add, 0.1).binary(.mul, b.map(.sin).map(.floor).scalarOp(.mul, 2).scalarOp(.add, 1))
         try check("relu", [away]) { t, v in t.relu(v[0]) }
     }
 
