@@ -66,19 +66,19 @@ extension Tape {
     public func gelu(_ x: Variable) -> Variable {
         let input = value(x)
         var out = input
-        Tape.geluLanes(input.data, into: &out.data) { v, t, _, _ in 0.5 * v * (1 + t) }
+        Tape.geluLanes(input.data, into: &out.data, derivative: false)
         return record(out) { up, accumulate in
             var d = up
-            Tape.geluLanes(input.data, into: &d.data) { v, t, inner, upstream in upstream * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * inner) }
+            Tape.geluLanes(input.data, into: &d.data, derivative: true)
             try accumulate(x, d)
         }
     }
 
-    /// Sets out[i] = body(x_i, tanh(k (x + c x^3)), k (1 + 3 c x^2), out[i]) for every element,
-    /// 16 lanes at a time, with tanh from the vectorised exp: tanh(u) = 1 - 2 / (1 + e^(2u)).
-    /// Fixed chunks run in parallel; each element's arithmetic is the same for any thread count.
-    static func geluLanes(_ data: [Float], into out: inout [Float],
-                          _ body: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) {
+    /// Sets out[i] to GELU(x_i), or with `derivative` to out[i] * GELU'(x_i) (out holds the
+    /// upstream gradient), 16 lanes at a time, with t = tanh(k (x + c x^3)) from the vectorised
+    /// exp: tanh(u) = 1 - 2 / (1 + e^(2u)). Fixed chunks run in parallel; each element's
+    /// arithmetic is the same for any thread count.
+    static func geluLanes(_ data: [Float], into out: inout [Float], derivative: Bool) {
         typealias V = SIMD16<Float>
         let k: Float = 0.7978845608, c: Float = 0.044715, twoLog2e: Float = 2 * 1.442695041
         let chunkSize = 1 << 14, count = data.count
@@ -101,7 +101,14 @@ extension Tape {
                         }
                         let u = k * (lanes + c * lanes * lanes * lanes)
                         let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
-                        let result = body(lanes, t, k * (1 + 3 * c * lanes * lanes), upstream)
+                        let result: V
+                        if derivative {
+                            let inner: V = k * (1 + 3 * c * lanes * lanes)
+                            let slope: V = 0.5 * lanes * (1 - t * t) * inner
+                            result = upstream * (0.5 * (1 + t) + slope)
+                        } else {
+                            result = 0.5 * lanes * (1 + t)
+                        }
                         if width == 16 {
                             UnsafeMutableRawPointer(target + i).storeBytes(of: result, as: V.self)
                         } else {
