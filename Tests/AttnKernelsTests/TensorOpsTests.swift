@@ -2,6 +2,18 @@
 import XCTest
 
 final class TensorOpsTests: XCTestCase {
+    /// Layer normalisation runs eight rows per vector: each row gets the bits it gets alone.
+    func testLayerNormRowsMatchOneRowAtATime() throws {
+        var rng = Xoshiro256(seed: 11)
+        let x = try Tensor.randn([19, 37], rng: &rng)
+        let (all, inverses) = TransformerEncoder.normalizedRows(x)
+        for r in 0..<19 {
+            let (alone, inverse) = TransformerEncoder.normalizedRows(try x.rows(r, 1))
+            XCTAssertEqual(try all.rows(r, 1).data, alone.data, "row \(r)")
+            XCTAssertEqual(inverses[r], inverse[0], "row \(r)")
+        }
+    }
+
     func testMatmulMatchesReferenceOnOddShapes() throws {
         var rng = Xoshiro256(seed: 5)
         for (m, k, n) in [(1, 1, 1), (3, 7, 5), (33, 65, 17), (64, 300, 40), (1, 20, 1)] {

@@ -7,7 +7,7 @@ MLP of width 128), a final LayerNorm, mean pooling and a linear head; cross-entr
 Batch 16 x 256 tokens. Both sides report the median step time (forward, backward, update) over
 the same number of steps after warm-up; attn's includes drawing its ListOps batch.
 
-    python3 scripts/bench/train_step.py [--attn PATH] [--steps N]
+    python3 scripts/bench/train_step.py [--attn PATH] [--steps N] [--rounds R]
 """
 import argparse, os, platform, re, subprocess, tempfile
 
@@ -73,29 +73,49 @@ def time_torch(steps, batch=16, length=256):
     return sum(p.numel() for p in model.parameters()), median_ms(step, steps)
 
 
+def time_attn(path, steps):
+    with tempfile.NamedTemporaryFile("w", suffix=".attn", delete=False) as wrapper:
+        # The script reads `steps` through param(), so a wrapper can set it.
+        wrapper.write(f'steps = {steps}\ninclude("{os.path.join(HERE, "train_step.attn")}")\n')
+    text = subprocess.run([path, "run", wrapper.name], check=True, capture_output=True, text=True).stdout
+    os.unlink(wrapper.name)
+    return int(re.search(r"params (\d+)", text).group(1)), float(re.search(r"median_ms ([\d.e+-]+)", text).group(1))
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--attn", default=os.path.join(HERE, "..", "..", ".build", "release", "attn"))
     parser.add_argument("--steps", type=int, default=30)
+    # The machine is shared and its speed drifts: the two sides alternate, round by round.
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.NamedTemporaryFile("w", suffix=".attn", delete=False) as wrapper:
-        # The script reads `steps` through param(), so a wrapper can set it.
-        wrapper.write(f'steps = {args.steps}\ninclude("{os.path.join(HERE, "train_step.attn")}")\n')
-    text = subprocess.run([args.attn, "run", wrapper.name], check=True, capture_output=True, text=True).stdout
-    os.unlink(wrapper.name)
-    attn_params = int(re.search(r"params (\d+)", text).group(1))
-    attn_ms = float(re.search(r"median_ms ([\d.e+-]+)", text).group(1))
     cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
                 if l.startswith("Model name")), platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} cores; threads: {os.environ.get('ATTN_THREADS', os.cpu_count())}")
-    print("| step (batch 16 x 256, d 64, 2 layers, 4 heads) | params | median ms | attn speed-up |")
+    attn_ms, torch_ms = [], []
+    for _ in range(args.rounds):
+        attn_params, ms = time_attn(args.attn, args.steps)
+        attn_ms.append(ms)
+        if torch is not None:
+            torch_params, ms = time_torch(args.steps)
+            torch_ms.append(ms)
+    print(f"median of {args.steps} steps per round, {args.rounds} rounds alternating")
+    print("| step (batch 16 x 256, d 64, 2 layers, 4 heads) | params | median ms (rounds) | attn speed-up |")
     print("|---|---:|---:|---:|")
-    print(f"| attn | {attn_params} | {attn_ms:.1f} | |")
+    rounds = lambda values: ", ".join(f"{v:.1f}" for v in values)
+    print(f"| attn | {attn_params} | {median(attn_ms):.1f} ({rounds(attn_ms)}) | |")
     if torch is None:
         print("| PyTorch | skipped (torch not installed) | | |")
         return
-    torch_params, torch_ms = time_torch(args.steps)
-    print(f"| PyTorch {torch.__version__} | {torch_params} | {torch_ms:.1f} | {torch_ms / attn_ms:.2f}x |")
+    per_round = [t / a for a, t in zip(attn_ms, torch_ms)]
+    print(f"| PyTorch {torch.__version__} | {torch_params} | {median(torch_ms):.1f} ({rounds(torch_ms)}) | "
+          f"{median(torch_ms) / median(attn_ms):.2f}x (rounds {min(per_round):.2f}-{max(per_round):.2f}x) |")
 
 
 if __name__ == "__main__":
