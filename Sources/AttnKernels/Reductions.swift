@@ -89,8 +89,21 @@ public extension Tensor {
                 let partial = UncheckedBuffer(buffer)
                 Parallel.forEach(chunks: blocks) { block in
                     let total = partial.buffer.baseAddress.unsafelyUnwrapped + block * cols
-                    for r in (block * blockRows)..<min(rows, (block + 1) * blockRows) {
-                        for c in 0..<cols { total[c] += Double(x[r * cols + c]) }
+                    let rowRange = (block * blockRows)..<min(rows, (block + 1) * blockRows)
+                    // Eight columns per vector, each lane summing its column in row order.
+                    var c = 0
+                    while c + 8 <= cols {
+                        var sums = SIMD8<Double>()
+                        for r in rowRange {
+                            let p = x.baseAddress.unsafelyUnwrapped + r * cols + c
+                            sums += SIMD8<Double>(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]),
+                                                  Double(p[4]), Double(p[5]), Double(p[6]), Double(p[7]))
+                        }
+                        for lane in 0..<8 { total[c + lane] = sums[lane] }
+                        c += 8
+                    }
+                    for c in c..<cols {
+                        for r in rowRange { total[c] += Double(x[r * cols + c]) }
                     }
                 }
             }

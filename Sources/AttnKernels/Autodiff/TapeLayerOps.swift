@@ -26,8 +26,22 @@ extension Tape {
                 normalized.data.withUnsafeBufferPointer { n in
                     dGain.data.withUnsafeMutableBufferPointer { gainSum in
                         dBias.data.withUnsafeMutableBufferPointer { biasSum in
+                            // Sixteen columns per vector, each lane summing its column in row order.
+                            typealias V = SIMD16<Float>
+                            var c = 0
+                            while c + 16 <= cols {
+                                var gains = V(), biases = V()
+                                for r in 0..<rows {
+                                    let u = UnsafeRawPointer(upstream.baseAddress.unsafelyUnwrapped + r * cols + c).loadUnaligned(as: V.self)
+                                    let normal = UnsafeRawPointer(n.baseAddress.unsafelyUnwrapped + r * cols + c).loadUnaligned(as: V.self)
+                                    gains += u * normal
+                                    biases += u
+                                }
+                                for lane in 0..<16 { (gainSum[c + lane], biasSum[c + lane]) = (gains[lane], biases[lane]) }
+                                c += 16
+                            }
                             for r in 0..<rows {
-                                for c in 0..<cols {
+                                for c in c..<cols {
                                     let u = upstream[r * cols + c]
                                     gainSum[c] += u * n[r * cols + c]
                                     biasSum[c] += u
