@@ -8,6 +8,9 @@ extension TapeTests {
         let x = try random([4, 7], seed: 21), gain = try random([7], seed: 22), bias = try random([7], seed: 23)
         try check("layernorm", [x, gain, bias]) { t, v in try t.layerNorm(v[0], gain: v[1], bias: v[2]) }
         try check("gelu", [x]) { t, v in t.gelu(v[0]) }
+        // 19 columns: the gain and bias gradients' 16-lane loop and its scalar tail.
+        let wide = try random([5, 19], seed: 31), wideGain = try random([19], seed: 32), wideBias = try random([19], seed: 33)
+        try check("layernorm 19 columns", [wide, wideGain, wideBias]) { t, v in try t.layerNorm(v[0], gain: v[1], bias: v[2]) }
     }
 
     /// GELU's 16-lane loop (parallel chunks of 16K, a partial last vector) against the formula.
