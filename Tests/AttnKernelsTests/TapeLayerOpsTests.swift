@@ -13,6 +13,18 @@ extension TapeTests {
         try check("layernorm 19 columns", [wide, wideGain, wideBias]) { t, v in try t.layerNorm(v[0], gain: v[1], bias: v[2]) }
     }
 
+    /// A linear layer's fused x W + b: finite differences, the bits of matmul then add (up to 256
+    /// inputs), and its shape errors.
+    func testAffine() throws {
+        let x = try random([6, 5], seed: 34), w = try random([5, 3], seed: 35), b = try random([3], seed: 36)
+        try check("affine", [x, w, b]) { t, v in try t.affine(v[0], v[1], v[2]) }
+        let tape = Tape()
+        let (vx, vw, vb) = (tape.leaf(x), tape.leaf(w), tape.leaf(b))
+        XCTAssertEqual(tape.value(try tape.affine(vx, vw, vb)), tape.value(try tape.add(try tape.matmul(vx, vw), vb)))
+        XCTAssertThrowsError(try tape.affine(vx, vb, vb))
+        XCTAssertThrowsError(try tape.affine(vx, tape.leaf(try random([4, 3], seed: 37)), vb))
+    }
+
     /// GELU's 16-lane loop (parallel chunks of 16K, a partial last vector) against the formula.
     func testGeluValuesAcrossChunksAndTail() throws {
         let x = try random([2 * 16384 + 21], seed: 28)

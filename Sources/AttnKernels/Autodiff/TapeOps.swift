@@ -42,6 +42,36 @@ extension Tape {
         }
     }
 
+    /// x @ weight + bias for x [rows, in], weight [in, out], bias [out] (a linear layer): the
+    /// product accumulates onto rows that start as the bias, so the bias costs no pass of its
+    /// own. (bias + p rounds as p + bias; with more than 256 inputs the product's depth slices
+    /// are added onto the bias one by one, so the last bits can differ from matmul then add.)
+    public func affine(_ x: Variable, _ weight: Variable, _ bias: Variable) throws -> Variable {
+        let input = value(x), w = value(weight), b = value(bias)
+        guard input.rank == 2, w.rank == 2, b.rank == 1, input.shape[1] == w.shape[0], b.shape[0] == w.shape[1] else {
+            throw KernelError.shapeMismatch("affine needs x [rows, in], weight [in, out] and bias [out]", input.shape, w.shape)
+        }
+        let (rows, inputs, outputs) = (input.shape[0], w.shape[0], w.shape[1])
+        var out = try Tensor(uninitialized: [rows, outputs])
+        out.data.withUnsafeMutableBufferPointer { o in
+            input.data.withUnsafeBufferPointer { a in
+                w.data.withUnsafeBufferPointer { weights in
+                    b.data.withUnsafeBufferPointer { row in
+                        guard let c = o.baseAddress, let bias = row.baseAddress else { return }
+                        for r in 0..<rows { (c + r * outputs).update(from: bias, count: outputs) }
+                        guard let pa = a.baseAddress, let pw = weights.baseAddress else { return }
+                        Gemm.multiply(pa, lda: inputs, pw, c, m: rows, n: outputs, k: inputs, accumulate: true)
+                    }
+                }
+            }
+        }
+        return record(out) { g, accumulate in
+            try accumulate(x, try Tape.product(g, try w.transposed()))
+            try accumulate(weight, try input.transposedMatmul(g))
+            try accumulate(bias, try g.columnSums())
+        }
+    }
+
     static func product(_ x: Tensor, _ y: Tensor) throws -> Tensor {
         guard case let .tensor(t) = try x.matmul(y) else { throw KernelError.invalidShape("expected a matrix product") }
         return t

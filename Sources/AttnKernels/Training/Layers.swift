@@ -20,7 +20,7 @@ public struct LinearLayer: Sendable {
         guard p.tape.value(x).shape.last == inputs else {
             throw KernelError.shapeMismatch("linear layer expects \(inputs) input features", p.tape.value(x).shape, [inputs])
         }
-        return try p.tape.add(try p.tape.matmul(x, try p(weight)), try p(bias))
+        return try p.tape.affine(x, try p(weight), try p(bias))
     }
 }
 
