@@ -80,25 +80,28 @@ extension Tape {
     public func gelu(_ x: Variable) -> Variable {
         let input = value(x)
         var out = input
-        Tape.geluLanes(input.data, into: &out.data, derivative: false)
+        out.data = Tape.geluLanes(input.data, upstream: nil)
         return record(out) { up, accumulate in
             var d = up
-            Tape.geluLanes(input.data, into: &d.data, derivative: true)
+            d.data = Tape.geluLanes(input.data, upstream: up.data)
             try accumulate(x, d)
         }
     }
 
-    /// Sets out[i] to GELU(x_i), or with `derivative` to out[i] * GELU'(x_i) (out holds the
-    /// upstream gradient), 16 lanes at a time, with t = tanh(k (x + c x^3)) from the vectorised
-    /// exp: tanh(u) = 1 - 2 / (1 + e^(2u)). Fixed chunks run in parallel; each element's
-    /// arithmetic is the same for any thread count.
-    static func geluLanes(_ data: [Float], into out: inout [Float], derivative: Bool) {
+    /// GELU(x_i) for every element, or with an upstream gradient upstream[i] * GELU'(x_i), into a
+    /// fresh buffer, 16 lanes at a time, with t = tanh(k (x + c x^3)) from the vectorised exp:
+    /// tanh(u) = 1 - 2 / (1 + e^(2u)). Fixed chunks run in parallel; each element's arithmetic is
+    /// the same for any thread count.
+    static func geluLanes(_ data: [Float], upstream gradient: [Float]?) -> [Float] {
         typealias V = SIMD16<Float>
         let k: Float = 0.7978845608, c: Float = 0.044715, twoLog2e: Float = 2 * 1.442695041
         let chunkSize = 1 << 14, count = data.count
         let chunks = (count + chunkSize - 1) / chunkSize
-        data.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
+        let derivative = gradient != nil, upstreamData = gradient ?? []
+        return [Float](unsafeUninitializedCapacity: count) { output, initialized in
+            initialized = count
+            data.withUnsafeBufferPointer { input in
+            upstreamData.withUnsafeBufferPointer { upstreamBuffer in
                 guard let source = input.baseAddress, let target = output.baseAddress else { return }
                 let output = UncheckedBuffer(output)
                 Parallel.forEach(chunks: chunks) { chunk in
@@ -109,9 +112,9 @@ extension Tape {
                         var lanes = V(), upstream = V()
                         if width == 16 {
                             lanes = UnsafeRawPointer(source + i).loadUnaligned(as: V.self)
-                            upstream = UnsafeRawPointer(target + i).loadUnaligned(as: V.self)
+                            if derivative { upstream = UnsafeRawPointer(upstreamBuffer.baseAddress.unsafelyUnwrapped + i).loadUnaligned(as: V.self) }
                         } else {
-                            for l in 0..<width { (lanes[l], upstream[l]) = (input[i + l], output.buffer[i + l]) }
+                            for l in 0..<width { (lanes[l], upstream[l]) = (input[i + l], derivative ? upstreamBuffer[i + l] : 0) }
                         }
                         let u = k * (lanes + c * lanes * lanes * lanes)
                         let t = 1 - 2 / (1 + FastExp.exp2(u * twoLog2e))
@@ -131,6 +134,7 @@ extension Tape {
                         i += 16
                     }
                 }
+            }
             }
         }
     }

@@ -58,7 +58,10 @@ extension Tape {
                 w.data.withUnsafeBufferPointer { weights in
                     b.data.withUnsafeBufferPointer { row in
                         guard let c = o.baseAddress, let bias = row.baseAddress else { return }
-                        for r in 0..<rows { (c + r * outputs).update(from: bias, count: outputs) }
+                        let start = UncheckedPointer(c)
+                        Parallel.forEachRowChunk(rows: rows, columns: outputs) { range in
+                            for r in range { (start.pointer + r * outputs).update(from: bias, count: outputs) }
+                        }
                         guard let pa = a.baseAddress, let pw = weights.baseAddress else { return }
                         Gemm.multiply(pa, lda: inputs, pw, c, m: rows, n: outputs, k: inputs, accumulate: true)
                     }
