@@ -101,11 +101,8 @@ extension Attention {
         let (rows, cols) = (x.shape[0], x.shape[1])
         try MemoryLimit.reserve(cols * paddedRows)
         var out = [Float](repeating: 0, count: cols * paddedRows)
-        x.data.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
-                guard let source = input.baseAddress, let target = output.baseAddress else { return }
-                for r in 0..<rows { for c in 0..<cols { target[c * paddedRows + r] = source[r * cols + c] } }
-            }
+        out.withUnsafeMutableBufferPointer { output in
+            if let target = output.baseAddress, rows > 0 { x.transposeMatrix(into: target, rowLength: paddedRows) }
         }
         return out
     }

@@ -64,14 +64,20 @@ public extension Tensor {
     /// A matrix transposed in 32 x 32 blocks, writing each output row's stretch contiguously, so
     /// that reads and writes both stay in cache (the matmul backward transposes every activation).
     private func transposeMatrix(into out: inout [Float]) {
+        out.withUnsafeMutableBufferPointer { y in
+            if let target = y.baseAddress { transposeMatrix(into: target, rowLength: shape[0]) }
+        }
+    }
+
+    /// A matrix's transpose into `target`, whose rows are `rowLength` (>= the matrix's row
+    /// count) apart, in 32 x 32 blocks so that neither side is walked with a large stride.
+    func transposeMatrix(into target: UnsafeMutablePointer<Float>, rowLength: Int) {
         let (rows, cols) = (shape[0], shape[1]), block = 32
         data.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBufferPointer { y in
-                for r0 in stride(from: 0, to: rows, by: block) {
-                    for c0 in stride(from: 0, to: cols, by: block) {
-                        for c in c0..<min(cols, c0 + block) {
-                            for r in r0..<min(rows, r0 + block) { y[c * rows + r] = x[r * cols + c] }
-                        }
+            for r0 in stride(from: 0, to: rows, by: block) {
+                for c0 in stride(from: 0, to: cols, by: block) {
+                    for c in c0..<min(cols, c0 + block) {
+                        for r in r0..<min(rows, r0 + block) { target[c * rowLength + r] = x[r * cols + c] }
                     }
                 }
             }
