@@ -261,7 +261,7 @@ struct BackwardIO: @unchecked Sendable {
             probabilities(p + r * mPadded, count: mPadded, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
             scoreGradients(p + r * mPadded, dS + r * mPadded, count: mPadded, delta: { load(deltaRow + $0) })
         }
-        let (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP), (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
+        let (shapeV, widthV) = Gemm.tileShape(forWidth: hdv, padded: hdvP), (shapeK, widthK) = Gemm.tileShape(forWidth: hd, padded: hdP)
         Gemm.multiplyUnpacked(p, lda: mPadded, gh + head * mPadded * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: mPadded, accumulate: false, shape: shapeV)
         Gemm.multiplyUnpacked(dS, lda: mPadded, qh + head * mPadded * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: widthK, k: mPadded, accumulate: false, shape: shapeK)
         for r in 0..<keys {
@@ -293,13 +293,6 @@ struct BackwardIO: @unchecked Sendable {
         queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
     }
 
-    /// The tile for a product whose output is a head's `width` columns: the 16-wide one when
-    /// they fit it (a 32-wide tile would compute as many zero columns), else the host's over the
-    /// padded width. Both give the same bits.
-    static func tileShape(forWidth width: Int, padded: Int) -> (TileShape, Int) {
-        width <= TileShape.narrow.columns ? (.narrow, width) : (.host, padded)
-    }
-
     /// S = Qb K^T and dP = dOb V^T for `rows` query rows from `start`: [rows, nPadded] tiles.
     func scoreTiles(head: Int, start: Int, rows: Int, p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>) {
         Gemm.multiplyUnpacked(qh + (head * mPadded + start) * hdP, lda: hdP, kT + head * hd * nPadded, ldb: nPadded, p, ldc: nPadded,
@@ -310,7 +303,7 @@ struct BackwardIO: @unchecked Sendable {
 
     /// dq = dS K for the rows from `start`, through a [rows, hdP] tile.
     func queryGradientRows(head: Int, start: Int, rows: Int, dS: UnsafePointer<Float>, tile: UnsafeMutablePointer<Float>) {
-        let (shape, width) = BackwardIO.tileShape(forWidth: hd, padded: hdP)
+        let (shape, width) = Gemm.tileShape(forWidth: hd, padded: hdP)
         Gemm.multiplyUnpacked(dS, lda: nPadded, kh + head * nPadded * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: width, k: nPadded, accumulate: false, shape: shape)
         for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: tile + r * hdP, count: hd) }
     }

@@ -47,7 +47,7 @@ extension BackwardIO {
         let p = scratch(block * nPadded), dS = scratch(block * nPadded), dqTile = scratch(block * hdP)
         defer { p.deallocate(); dS.deallocate(); dqTile.deallocate() }
         let dkPartial = partial, dvPartial = partial + nPadded * hdP
-        let (shapeK, widthK) = BackwardIO.tileShape(forWidth: hd, padded: hdP), (shapeV, widthV) = BackwardIO.tileShape(forWidth: hdv, padded: hdvP)
+        let (shapeK, widthK) = Gemm.tileShape(forWidth: hd, padded: hdP), (shapeV, widthV) = Gemm.tileShape(forWidth: hdv, padded: hdvP)
         var start = groupStart
         while start < groupEnd {
             let rows = min(groupEnd, start + block) - start

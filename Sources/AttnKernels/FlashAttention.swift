@@ -189,15 +189,20 @@ enum FlashAttention {
                     softmaxStep(row: row, count: paddedCount, runningMax: runningMax + r, runningSum: runningSum + r,
                                 acc: acc + r * paddedDimV, accWidth: paddedDimV)
                 }
-                // O += P V.
-                strip = 0
-                while strip < paddedRows {
-                    for panel in 0..<(paddedDimV / width) {
-                        MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, rowStride: keyBlock, stepStride: 1,
-                                         b: vHead + keyStart * paddedDimV + panel * width, ldb: paddedDimV,
-                                         c: acc + strip * paddedDimV + panel * width, ldc: paddedDimV, accumulate: true)
+                // O += P V (a head's value columns that fit a 16-wide tile take that tile).
+                if shape == .wide && headDimV <= TileShape.narrow.columns {
+                    Gemm.multiplyUnpacked(scores, lda: keyBlock, vHead + keyStart * paddedDimV, ldb: paddedDimV, acc, ldc: paddedDimV,
+                                          m: rows, n: headDimV, k: paddedCount, accumulate: true, shape: .narrow)
+                } else {
+                    strip = 0
+                    while strip < paddedRows {
+                        for panel in 0..<(paddedDimV / width) {
+                            MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, rowStride: keyBlock, stepStride: 1,
+                                             b: vHead + keyStart * paddedDimV + panel * width, ldb: paddedDimV,
+                                             c: acc + strip * paddedDimV + panel * width, ldc: paddedDimV, accumulate: true)
+                        }
+                        strip += shape.rows
                     }
-                    strip += shape.rows
                 }
                 keyStart += count
             }

@@ -7,6 +7,13 @@
 // too. Serial: callers run it inside their own parallel chunks. Every element is the same FMA chain
 // per depth slice as in Gemm.multiply, so the two give the same bits.
 extension Gemm {
+    /// The tile for a product whose output is a head's `width` columns: the 16-wide one when
+    /// they fit it (a 32-wide tile would compute as many zero columns), else the host's over the
+    /// padded width. Both give the same bits.
+    static func tileShape(forWidth width: Int, padded: Int) -> (TileShape, Int) {
+        width <= TileShape.narrow.columns ? (.narrow, width) : (.host, padded)
+    }
+
     static func multiplyUnpacked(_ a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false, _ b: UnsafePointer<Float>, ldb: Int,
                                  _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int,
                                  accumulate: Bool, shape: TileShape = .host) {
