@@ -97,18 +97,25 @@ public extension Tensor {
             }
             outShape[ax] += part.shape[ax]
         }
-        var out = try Tensor(zeros: outShape)
+        var out = try Tensor(uninitialized: outShape)  // every element is copied from a part below
         let outer = outShape[..<ax].reduce(1, *)
         let inner = outShape[(ax + 1)...].reduce(1, *)
-        var offset = 0
-        for part in parts {
-            let block = part.shape[ax] * inner
-            for o in 0..<outer {
-                let src = o * block
-                let dst = o * outShape[ax] * inner + offset
-                for i in 0..<block { out.data[dst + i] = part.data[src + i] }
+        let rowLength = outShape[ax] * inner
+        var offsets = [0]
+        for part in parts { offsets.append(offsets[offsets.count - 1] + part.shape[ax] * inner) }
+        out.data.withUnsafeMutableBufferPointer { buffer in
+            guard let target = buffer.baseAddress else { return }
+            let destination = UncheckedPointer(target)
+            // The parts are copied in parallel, each to its own place.
+            Parallel.forEach(chunks: parts.count) { index in
+                let block = parts[index].shape[ax] * inner
+                parts[index].data.withUnsafeBufferPointer { source in
+                    guard let source = source.baseAddress, block > 0 else { return }
+                    for o in 0..<outer {
+                        (destination.pointer + o * rowLength + offsets[index]).update(from: source + o * block, count: block)
+                    }
+                }
             }
-            offset += block
         }
         return out
     }

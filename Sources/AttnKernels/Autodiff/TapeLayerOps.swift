@@ -26,10 +26,12 @@ extension Tape {
                 normalized.data.withUnsafeBufferPointer { n in
                     dGain.data.withUnsafeMutableBufferPointer { gainSum in
                         dBias.data.withUnsafeMutableBufferPointer { biasSum in
-                            // Sixteen columns per vector, each lane summing its column in row order.
+                            // Sixteen columns per vector, each lane summing its column in row order;
+                            // the groups of 16 columns in parallel.
                             typealias V = SIMD16<Float>
-                            var c = 0
-                            while c + 16 <= cols {
+                            let (gainTotals, biasTotals) = (UncheckedBuffer(gainSum), UncheckedBuffer(biasSum))
+                            Parallel.forEach(chunks: cols / 16) { group in
+                                let c = group * 16
                                 var gains = V(), biases = V()
                                 for r in 0..<rows {
                                     let u = UnsafeRawPointer(upstream.baseAddress.unsafelyUnwrapped + r * cols + c).loadUnaligned(as: V.self)
@@ -37,11 +39,10 @@ extension Tape {
                                     gains += u * normal
                                     biases += u
                                 }
-                                for lane in 0..<16 { (gainSum[c + lane], biasSum[c + lane]) = (gains[lane], biases[lane]) }
-                                c += 16
+                                for lane in 0..<16 { (gainTotals.buffer[c + lane], biasTotals.buffer[c + lane]) = (gains[lane], biases[lane]) }
                             }
                             for r in 0..<rows {
-                                for c in c..<cols {
+                                for c in (cols / 16 * 16)..<cols {
                                     let u = upstream[r * cols + c]
                                     gainSum[c] += u * n[r * cols + c]
                                     biasSum[c] += u
