@@ -85,6 +85,8 @@ final class TensorOpsTests: XCTestCase {
         let cube = try Tensor(shape: [2, 2, 2], data: (0..<8).map(Float.init))
         XCTAssertEqual(try cube.transposed(axes: [0, 2, 1]).data, [0, 2, 1, 3, 4, 6, 5, 7])
         XCTAssertEqual(try Tensor.concat([a, a], axis: 1).data, [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])
+        XCTAssertEqual(try Tensor.concat([try Tensor(zeros: [0, 3]), a, try Tensor(zeros: [0, 3])]), a)
+        XCTAssertEqual(try Tensor.concat([try Tensor(zeros: [2, 0]), try Tensor(zeros: [2, 0])], axis: 1).shape, [2, 0])
         XCTAssertThrowsError(try Tensor.concat([a, cube]))
         XCTAssertEqual(try a.indexed([.index(1)]), .tensor(try Tensor(shape: [3], data: [4, 5, 6])))
         XCTAssertEqual(try a.indexed([.range(start: nil, stop: nil, step: nil), .index(-1)]), .tensor(try Tensor(shape: [2], data: [3, 6])))
