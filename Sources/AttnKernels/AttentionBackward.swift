@@ -117,7 +117,7 @@ extension Attention {
             out.withUnsafeMutableBufferPointer { output in
                 guard let source = input.baseAddress, let target = output.baseAddress else { return }
                 for h in 0..<heads {
-                    for r in 0..<rows { (target + (h * paddedRows + r) * paddedWidth).update(from: source + r * cols + h * width, count: width) }
+                    for r in 0..<rows { (target + (h * paddedRows + r) * paddedWidth).copyShortRow(from: source + r * cols + h * width, count: width) }
                 }
             }
         }
@@ -265,8 +265,8 @@ struct BackwardIO: @unchecked Sendable {
         Gemm.multiplyUnpacked(p, lda: mPadded, gh + head * mPadded * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: mPadded, accumulate: false, shape: shapeV)
         Gemm.multiplyUnpacked(dS, lda: mPadded, qh + head * mPadded * hdP, ldb: hdP, dkTile, ldc: hdP, m: keys, n: widthK, k: mPadded, accumulate: false, shape: shapeK)
         for r in 0..<keys {
-            (dk + (start + r) * plan.dim + head * hd).update(from: dkTile + r * hdP, count: hd)
-            (dv + (start + r) * plan.dimV + head * hdv).update(from: dvTile + r * hdvP, count: hdv)
+            (dk + (start + r) * plan.dim + head * hd).copyShortRow(from: dkTile + r * hdP, count: hd)
+            (dv + (start + r) * plan.dimV + head * hdv).copyShortRow(from: dvTile + r * hdvP, count: hdv)
         }
     }
 
@@ -305,6 +305,6 @@ struct BackwardIO: @unchecked Sendable {
     func queryGradientRows(head: Int, start: Int, rows: Int, dS: UnsafePointer<Float>, tile: UnsafeMutablePointer<Float>) {
         let (shape, width) = Gemm.tileShape(forWidth: hd, padded: hdP)
         Gemm.multiplyUnpacked(dS, lda: nPadded, kh + head * nPadded * hdP, ldb: hdP, tile, ldc: hdP, m: rows, n: width, k: nPadded, accumulate: false, shape: shape)
-        for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).update(from: tile + r * hdP, count: hd) }
+        for r in 0..<rows { (dq + (start + r) * plan.dim + head * hd).copyShortRow(from: tile + r * hdP, count: hd) }
     }
 }

@@ -120,7 +120,7 @@ enum FlashAttention {
                 let panel = ktHead + (key / width) * paddedHeadDim * width + key % width
                 let source = k + key * dim + h * headDim
                 for c in 0..<headDim { panel[c * width] = source[c] }
-                (vHead + key * paddedDimV).update(from: v + key * dimV + h * headDimV, count: headDimV)
+                (vHead + key * paddedDimV).copyShortRow(from: v + key * dimV + h * headDimV, count: headDimV)
             }
         }
     }

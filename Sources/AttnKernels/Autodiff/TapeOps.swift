@@ -60,7 +60,7 @@ extension Tape {
                         guard let c = o.baseAddress, let bias = row.baseAddress else { return }
                         let start = UncheckedPointer(c)
                         Parallel.forEachRowChunk(rows: rows, columns: outputs) { range in
-                            for r in range { (start.pointer + r * outputs).update(from: bias, count: outputs) }
+                            for r in range { (start.pointer + r * outputs).copyShortRow(from: bias, count: outputs) }
                         }
                         guard let pa = a.baseAddress, let pw = weights.baseAddress else { return }
                         Gemm.multiply(pa, lda: inputs, pw, c, m: rows, n: outputs, k: inputs, accumulate: true)
