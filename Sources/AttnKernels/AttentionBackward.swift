@@ -182,20 +182,17 @@ struct BackwardIO: @unchecked Sendable {
         return (index .>= SIMD16<Int32>(repeating: Int32(start))) .& (index .< SIMD16<Int32>(repeating: Int32(end)))
     }
 
-    /// P row: exp(scale * s - lse) over `count` (multiple of 16) columns, zero outside start..<end.
-    @inline(__always) func probabilities(_ row: UnsafeMutablePointer<Float>, count: Int, lse: (Int) -> V, start: Int, end: Int) {
-        let scale = V(repeating: plan.scale * BackwardIO.log2e), log2e = V(repeating: BackwardIO.log2e)
-        for first in stride(from: 0, to: count, by: 16) {
-            let p = FastExp.exp2(load(row + first) * scale - lse(first) * log2e)
-            store(p.replacing(with: 0, where: .!lanes(first, start, end)), row + first)
-        }
-    }
-
-    /// dS = P * (dP - D) * scale, in place over dP.
-    @inline(__always) func scoreGradients(_ p: UnsafePointer<Float>, _ dP: UnsafeMutablePointer<Float>, count: Int, delta: (Int) -> V) {
+    /// One row of P and dS: P = exp(scale * s - lse) over `count` (multiple of 16) columns, zero
+    /// outside start..<end, into `p` (which holds the scores); dS = P * (dP - D) * scale in place
+    /// over dP.
+    @inline(__always) func probabilitiesAndScoreGradients(_ p: UnsafeMutablePointer<Float>, _ dP: UnsafeMutablePointer<Float>, count: Int,
+                                                          lse: (Int) -> V, delta: (Int) -> V, start: Int, end: Int) {
+        let scaleLog2 = V(repeating: plan.scale * BackwardIO.log2e), log2e = V(repeating: BackwardIO.log2e)
         let scale = V(repeating: plan.scale)
         for first in stride(from: 0, to: count, by: 16) {
-            store(load(p + first) * (load(dP + first) - delta(first)) * scale, dP + first)
+            let probability = FastExp.exp2(load(p + first) * scaleLog2 - lse(first) * log2e).replacing(with: 0, where: .!lanes(first, start, end))
+            store(probability, p + first)
+            store(probability * (load(dP + first) - delta(first)) * scale, dP + first)
         }
     }
 
@@ -258,8 +255,8 @@ struct BackwardIO: @unchecked Sendable {
         let lseRow = lse(head), deltaRow = delta(head)
         for r in 0..<keys {
             let key = start + r
-            probabilities(p + r * mPadded, count: mPadded, lse: { load(lseRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
-            scoreGradients(p + r * mPadded, dS + r * mPadded, count: mPadded, delta: { load(deltaRow + $0) })
+            probabilitiesAndScoreGradients(p + r * mPadded, dS + r * mPadded, count: mPadded, lse: { load(lseRow + $0) },
+                                           delta: { load(deltaRow + $0) }, start: plan.causal ? key : 0, end: plan.m)
         }
         let (shapeV, widthV) = Gemm.tileShape(forWidth: hdv, padded: hdvP), (shapeK, widthK) = Gemm.tileShape(forWidth: hd, padded: hdP)
         Gemm.multiplyUnpacked(p, lda: mPadded, gh + head * mPadded * hdvP, ldb: hdvP, dvTile, ldc: hdvP, m: keys, n: widthV, k: mPadded, accumulate: false, shape: shapeV)
@@ -287,8 +284,8 @@ struct BackwardIO: @unchecked Sendable {
         for r in 0..<rows {
             let row = start + r
             let rowLse = V(repeating: lse(head)[row]), rowDelta = V(repeating: delta(head)[row])
-            probabilities(p + r * nPadded, count: nPadded, lse: { _ in rowLse }, start: 0, end: plan.keyEnd(row: row))
-            scoreGradients(p + r * nPadded, dS + r * nPadded, count: nPadded, delta: { _ in rowDelta })
+            probabilitiesAndScoreGradients(p + r * nPadded, dS + r * nPadded, count: nPadded, lse: { _ in rowLse },
+                                           delta: { _ in rowDelta }, start: 0, end: plan.keyEnd(row: row))
         }
         queryGradientRows(head: head, start: start, rows: rows, dS: dS, tile: dqTile)
     }
