@@ -8,7 +8,7 @@ import Foundation
 // (0) lse and D per query row; (A) per key block, dk and dv over every query; (B) per query
 // block, dq over every key. Short key sequences take one pass instead of A and B
 // (AttentionBackwardOnePass.swift). Each pass works on [64, N] tiles (O(N) scratch per worker) with the
-// packed GEMM micro-kernel for the products and the vectorised exp. Each output row is summed
+// GEMM micro-kernel reading the operands in place for the products, and the vectorised exp. Each output row is summed
 // by one chunk in a fixed order, so results are bit-identical for any thread count (FlashAttention-2 uses atomics for dq instead; the
 // second pass over the keys is the price of determinism).
 public struct AttentionGradients {
@@ -153,7 +153,7 @@ struct BackwardPlan {
 }
 
 /// The three passes over one head's tiles. Per head, the inputs are laid out twice: row-major
-/// [rows (padded to 8), head dim padded to a panel (hdP, hdvP)] (Qh, Kh, Vh, Gh) and transposed
+/// [rows (padded to 16), head dim padded to a panel (hdP, hdvP)] (Qh, Kh, Vh, Gh) and transposed
 /// [head dim, rows] (qT, kT, vT, gT), so that every product below is a plain row-major GEMM that
 /// the micro-kernel reads in place (Gemm.multiplyUnpacked).
 struct BackwardIO: @unchecked Sendable {
