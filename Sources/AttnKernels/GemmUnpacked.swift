@@ -26,10 +26,12 @@ extension Gemm {
         let fullPanels = n / tileColumns, edgeWidth = n % tileColumns
         let panels = fullPanels + (edgeWidth > 0 ? 1 : 0)
         let slice = min(depthBlock, k)
-        let edgePanel = UnsafeMutablePointer<Float>.allocate(capacity: slice * tileColumns)
-        let edgeStrip = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * slice)
-        let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tileColumns)
-        defer { edgePanel.deallocate(); edgeStrip.deallocate(); edgeTile.deallocate() }
+        // Scratch for a partial last panel, strip and tile: one block, and none when C is whole
+        // tiles (the attention tiles, called thousands of times per training step).
+        let hasEdges = edgeWidth > 0 || m % tileRows != 0
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: hasEdges ? (slice + tileRows) * tileColumns + tileRows * slice : 0)
+        defer { scratch.deallocate() }
+        let edgePanel = scratch, edgeTile = scratch + slice * tileColumns, edgeStrip = edgeTile + tileRows * tileColumns
         var depthStart = 0
         while depthStart < k {
             let depth = min(depthBlock, k - depthStart)
