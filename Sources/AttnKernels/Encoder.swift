@@ -61,6 +61,12 @@ public struct TransformerEncoder: Sendable {
             out.data.withUnsafeMutableBufferPointer { output in
                 inverses.withUnsafeMutableBufferPointer { inverseBuffer in
                     let (output, inverseBuffer) = (UncheckedBuffer(output), UncheckedBuffer(inverseBuffer))
+                    /// Row r's normalised values and inverse deviation, from its statistics.
+                    @inline(__always) func write(_ r: Int, mean: Double, inverse: Double) {
+                        let row = input.baseAddress.unsafelyUnwrapped + r * cols, target = output.buffer.baseAddress.unsafelyUnwrapped + r * cols
+                        inverseBuffer.buffer[r] = Float(inverse)
+                        for c in 0..<cols { target[c] = Float((Double(row[c]) - mean) * inverse) }
+                    }
                     Parallel.forEachRowChunk(rows: rows, columns: cols) { range in
                         // Eight rows at a time, one per lane: each lane's sums run in column order
                         // as the one-row loop's do (same bits), but eight chains at once instead of
@@ -78,12 +84,7 @@ public struct TransformerEncoder: Sendable {
                             mean /= D(repeating: Double(cols))
                             for c in 0..<cols { let dx = column(c) - mean; squares += dx * dx }
                             let inverse = 1 / (squares / D(repeating: Double(cols)) + 1e-5).squareRoot()
-                            for lane in 0..<8 {
-                                inverseBuffer.buffer[r + lane] = Float(inverse[lane])
-                                let row = base + lane * cols, target = output.buffer.baseAddress.unsafelyUnwrapped + (r + lane) * cols
-                                let (rowMean, rowInverse) = (mean[lane], inverse[lane])
-                                for c in 0..<cols { target[c] = Float((Double(row[c]) - rowMean) * rowInverse) }
-                            }
+                            for lane in 0..<8 { write(r + lane, mean: mean[lane], inverse: inverse[lane]) }
                             r += 8
                         }
                         for r in r..<range.upperBound {
@@ -92,9 +93,7 @@ public struct TransformerEncoder: Sendable {
                             for c in 0..<cols { mean += Double(row[c]) }
                             mean /= Double(cols)
                             for c in 0..<cols { let dx = Double(row[c]) - mean; squares += dx * dx }
-                            let inverse = 1 / (squares / Double(cols) + 1e-5).squareRoot()
-                            inverseBuffer.buffer[r] = Float(inverse)
-                            for c in 0..<cols { output.buffer[r * cols + c] = Float((Double(row[c]) - mean) * inverse) }
+                            write(r, mean: mean, inverse: 1 / (squares / Double(cols) + 1e-5).squareRoot())
                         }
                     }
                 }

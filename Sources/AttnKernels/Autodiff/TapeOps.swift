@@ -37,9 +37,15 @@ extension Tape {
         let x = value(a), y = value(b)
         guard x.rank == 2, y.rank == 2 else { throw KernelError.invalidShape("tape matmul takes matrices, got \(formatShape(x.shape)) and \(formatShape(y.shape))") }
         return record(try Tape.product(x, y)) { g, accumulate in
-            try accumulate(a, try Tape.product(g, try y.transposed()))
-            try accumulate(b, try x.transposedMatmul(g))
+            let (dx, dy) = try Tape.productGradients(g, x, y)
+            try accumulate(a, dx)
+            try accumulate(b, dy)
         }
+    }
+
+    /// The gradients of x @ y for the upstream g: g y^T and x^T g.
+    static func productGradients(_ g: Tensor, _ x: Tensor, _ y: Tensor) throws -> (Tensor, Tensor) {
+        (try Tape.product(g, try y.transposed()), try x.transposedMatmul(g))
     }
 
     /// x @ weight + bias for x [rows, in], weight [in, out], bias [out] (a linear layer): the
@@ -69,8 +75,9 @@ extension Tape {
             }
         }
         return record(out) { g, accumulate in
-            try accumulate(x, try Tape.product(g, try w.transposed()))
-            try accumulate(weight, try input.transposedMatmul(g))
+            let (dx, dWeight) = try Tape.productGradients(g, input, w)
+            try accumulate(x, dx)
+            try accumulate(weight, dWeight)
             try accumulate(bias, try g.columnSums())
         }
     }

@@ -56,13 +56,12 @@ public struct Optimizer: Sendable {
                 var v = second.removeValue(forKey: name) ?? [Float](repeating: 0, count: w.count)
                 let t = Float(step)
                 let correction1 = 1 - powf(beta1, t), correction2 = 1 - powf(beta2, t)
-                let (decoupled, beta1, beta2, epsilon, weightDecay) = (kind == .adamw, beta1, beta2, epsilon, weightDecay)
                 w.data.withUnsafeMutableBufferPointer { w in
                     m.withUnsafeMutableBufferPointer { m in
                         v.withUnsafeMutableBufferPointer { v in
                             for i in w.indices {
                                 var gi = g.data[i] * clipScale
-                                if !decoupled { gi += weightDecay * w[i] } else { w[i] -= lr * weightDecay * w[i] }
+                                if kind == .adam { gi += weightDecay * w[i] } else { w[i] -= lr * weightDecay * w[i] }
                                 m[i] = beta1 * m[i] + (1 - beta1) * gi
                                 v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
                                 w[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
