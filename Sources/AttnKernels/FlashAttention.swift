@@ -155,10 +155,13 @@ enum FlashAttention {
                 qBlock.deallocate(); scores.deallocate(); acc.deallocate()
                 runningMax.deallocate(); runningSum.deallocate()
             }
+            // Q's block is packed as the micro-kernel's strips (each step's rows together), so
+            // the score tiles run the constant-stride kernel; padding rows are zero.
             qBlock.update(repeating: 0, count: paddedRows * paddedHeadDim)
             for r in 0..<rows {
                 let source = q + (rowStart + r) * dim + head * headDim
-                for c in 0..<headDim { qBlock[r * paddedHeadDim + c] = source[c] * scale }
+                let lane = qBlock + (r / shape.rows) * shape.rows * paddedHeadDim + r % shape.rows
+                for c in 0..<headDim { lane[c * shape.rows] = source[c] * scale }
             }
             acc.update(repeating: 0, count: paddedRows * paddedDimV)
             runningMax.update(repeating: -.infinity, count: paddedRows)
@@ -175,9 +178,9 @@ enum FlashAttention {
                 var strip = 0
                 while strip < paddedRows {
                     for panel in 0..<(paddedCount / width) {
-                        MicroKernel.tile(shape, k: headDim, a: qBlock + strip * paddedHeadDim, rowStride: paddedHeadDim, stepStride: 1,
-                                         b: ktHead + ((keyStart / width) + panel) * paddedHeadDim * width, ldb: width,
-                                         c: scores + strip * keyBlock + panel * width, ldc: keyBlock, accumulate: false)
+                        MicroKernel.packedTile(shape, k: headDim, a: qBlock + strip * paddedHeadDim,
+                                               b: ktHead + ((keyStart / width) + panel) * paddedHeadDim * width,
+                                               c: scores + strip * keyBlock + panel * width, ldc: keyBlock, accumulate: false, prefetchingC: false)
                     }
                     strip += shape.rows
                 }

@@ -60,27 +60,30 @@ public enum MicroKernel {
     /// A full tile whose A is a strip packed by `packA` (step p's rows at a[p * shape.rows])
     /// and whose B is a packed panel (rows shape.columns apart): the constant strides let the
     /// compiler address both with fixed offsets, about 10% faster than `tile` in a large GEMM.
-    /// C's rows are prefetched first: they are the only operand not already in cache.
+    /// With `prefetchingC`, C's rows are prefetched first: in a large GEMM they are the only
+    /// operand not already in cache (an attention's score tile is, and skips it).
     @inline(__always)
     public static func packedTile(
         _ shape: TileShape, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-        accumulate: Bool
+        accumulate: Bool, prefetchingC: Bool = true
     ) {
         switch shape {
-        case .wide: packedTile8x32(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
-        case .narrow: packedTile6x16(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        case .wide: packedTile8x32(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, prefetchingC: prefetchingC)
+        case .narrow: packedTile6x16(k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, prefetchingC: prefetchingC)
         }
     }
 
     @inline(never)
-    static func packedTile8x32(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-        for r in 0..<8 { attn_prefetch_for_write(c + r * ldc); attn_prefetch_for_write(c + r * ldc + 16) }
+    static func packedTile8x32(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                               accumulate: Bool, prefetchingC: Bool) {
+        if prefetchingC { for r in 0..<8 { attn_prefetch_for_write(c + r * ldc); attn_prefetch_for_write(c + r * ldc + 16) } }
         tile8x32Body(k: k, a: a, rs: 1, ss: 8, b: b, ldb: 32, c: c, ldc: ldc, accumulate: accumulate)
     }
 
     @inline(never)
-    static func packedTile6x16(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-        for r in 0..<6 { attn_prefetch_for_write(c + r * ldc) }
+    static func packedTile6x16(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                               accumulate: Bool, prefetchingC: Bool) {
+        if prefetchingC { for r in 0..<6 { attn_prefetch_for_write(c + r * ldc) } }
         tile6x16Body(k: k, a: a, rs: 1, ss: 6, b: b, ldb: 16, c: c, ldc: ldc, accumulate: accumulate)
     }
 
