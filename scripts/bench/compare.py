@@ -4,8 +4,12 @@
 Writes the inputs as .npy files, runs one attn script that loads them and times each case with
 bench() (median), times NumPy and (if installed) PyTorch on the same arrays, checks that the
 outputs agree, and prints a Markdown table with attn/peer ratios (> 1 means attn is faster).
+Each case runs `--rounds` times (attn, NumPy, PyTorch in turn); the table gives the median time
+of the rounds and the median of the per-round ratios with their range, because a shared
+machine's speed drifts by tens of percent within a minute and one round of three timings can
+land anywhere in that drift.
 
-    python3 scripts/bench/compare.py [--attn PATH] [--quick] [--out FILE]
+    python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--out FILE]
 
 PyTorch is optional: without it the torch columns say "skipped". NumPy runs with the
 environment as it is (OPENBLAS_CORETYPE is reported).
@@ -93,6 +97,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--attn", default=".build/release/attn")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="attn/NumPy/PyTorch rounds per case")
     parser.add_argument("--out", help="also write the Markdown table here")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -117,37 +122,54 @@ def main():
         script += [f"ms = bench(op, repeat={repeats(case)})", 'save(op(), "out.npy")', 'print("RESULT", ms)']
         with open(f"{work}/case.attn", "w") as f:
             f.write("\n".join(script) + "\n")
-        proc = subprocess.run([args.attn, "run", f"{work}/case.attn"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.exit("attn failed:\n" + proc.stdout + proc.stderr)
-        attn_ms = float(re.search(r"RESULT (\S+)", proc.stdout).group(1))
-        out = np.load(f"{work}/out.npy")
         if case["kind"] == "gemm":
-            np_ms = median_ms(lambda: a @ b, repeats(case))
-            ref = a.astype(np.float64) @ b.astype(np.float64)
-            t_ms = median_ms(lambda: torch.from_numpy(a) @ torch.from_numpy(b), repeats(case)) if torch else None
+            np_op = lambda: a @ b
+            torch_op = (lambda: torch.from_numpy(a) @ torch.from_numpy(b)) if torch else None
         else:
             h, c = case["heads"], case["causal"]
-            np_ms = median_ms(lambda: np_attention(q, k, v, h, c), repeats(case)) if case["m"] * case["n"] <= 2**28 else None
-            ref = np_attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), h, c) if case["m"] * case["n"] <= 2**27 else None
+            np_op = (lambda: np_attention(q, k, v, h, c)) if case["m"] * case["n"] <= 2**28 else None
             if torch:
                 tq, tk, tv = (torch.from_numpy(t) for t in (q, k, v))
-                t_ms = median_ms(lambda: torch_attention(tq, tk, tv, h, c), repeats(case))
-                if ref is None:
-                    ref = torch_attention(tq.double(), tk.double(), tv.double(), h, c).numpy()
+                torch_op = lambda: torch_attention(tq, tk, tv, h, c)
             else:
-                t_ms = None
+                torch_op = None
+        attn_times, np_times, torch_times = [], [], []
+        for _ in range(args.rounds):
+            proc = subprocess.run([args.attn, "run", f"{work}/case.attn"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                sys.exit("attn failed:\n" + proc.stdout + proc.stderr)
+            attn_times.append(float(re.search(r"RESULT (\S+)", proc.stdout).group(1)))
+            if np_op:
+                np_times.append(median_ms(np_op, repeats(case)))
+            if torch_op:
+                torch_times.append(median_ms(torch_op, repeats(case)))
+        out = np.load(f"{work}/out.npy")
+        if case["kind"] == "gemm":
+            ref = a.astype(np.float64) @ b.astype(np.float64)
+        else:
+            ref = np_attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), h, c) if case["m"] * case["n"] <= 2**27 else None
+            if ref is None and torch:
+                ref = torch_attention(tq.double(), tk.double(), tv.double(), h, c).numpy()
         err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref)) if ref is not None else float("nan")
-        rows.append((case["name"], attn_ms, flops(case) / attn_ms / 1e6, np_ms, t_ms, err))
+        rows.append((case["name"], attn_times, np_times, torch_times, flops(case), err))
         print(f"done: {case['name']}", file=sys.stderr)
 
+    median = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
+
+    def speedup(peer, own):
+        """Median and range of the per-round ratios peer time / attn time."""
+        if not peer:
+            return "skipped"
+        ratios = [p / a for p, a in zip(peer, own)]
+        return f"{median(ratios):.2f}" + (f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else "")
+
+    fmt = lambda xs: f"{median(xs):.2f}" if xs else "skipped"
     lines = ["| case | attn ms | attn GFLOP/s | NumPy ms | attn/NumPy speed-up | PyTorch ms | attn/PyTorch speed-up | rel. err |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    fmt = lambda x: "skipped" if x is None else f"{x:.2f}"
-    for name, a, gf, n_, t_, err in rows:
-        lines.append(f"| {name} | {a:.2f} | {gf:.0f} | {fmt(n_)} | {fmt(n_ / a if n_ else None)} | "
-                     f"{fmt(t_)} | {fmt(t_ / a if t_ else None)} | {err:.1e} |")
-    header = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    for name, own, np_, torch_, work_flops, err in rows:
+        lines.append(f"| {name} | {fmt(own)} | {work_flops / median(own) / 1e6:.0f} | {fmt(np_)} | {speedup(np_, own)} | "
+                     f"{fmt(torch_)} | {speedup(torch_, own)} | {err:.1e} |")
+    header = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; rounds: {args.rounds}; "
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
               f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
               f"PyTorch {torch.__version__ if torch else 'not installed (skipped)'}"]
