@@ -8,7 +8,11 @@ import Foundation
 // and finally out = O / l. Working in base 2 folds log2(e) into the scale so the softmax needs
 // only FastExp.exp2. The score matrix exists only one block at a time (queryBlock x keyBlock).
 // K^T and V are packed once per call (O(N d), like the inputs), zero-padded to the tile width;
-// padded keys are masked with -inf, so they contribute exactly nothing.
+// padded keys are masked with -inf, so they contribute exactly nothing. When every key block is
+// read by one work item only (all of a head's queries in one block: cross attention, short
+// sequences), each item packs its key block just before using it instead, into its own scratch:
+// the packed copy then stays in cache and is never written to memory (for 256 queries over 1M
+// keys the up-front copy was 512 MiB).
 // Few queries over many keys (cross attention over a long context): all queries form one block,
 // and the keys are split into a number of ranges fixed by the shapes; each (block, range) item
 // keeps its own (m, l, O) and the ranges are merged in order afterwards.
@@ -58,69 +62,91 @@ enum FlashAttention {
         let plan = FlashAttention.plan(m: m, n: n, heads: heads, causal: causal, shape: shape)
         let queryBlock = plan.queryBlock
         let paddedHeadDim = max(headDim, 1)
-        // Packed K^T and V for all heads, per-thread scratch and the split partials must fit.
-        let packedCount = heads * paddedKeys * (paddedHeadDim + paddedDimV)
-        let scratchCount = queryBlock * (paddedHeadDim + keyBlock + paddedDimV + 2)
+        let packsPerBlock = plan.blocksPerHead == 1
+        // Packed K^T and V for all heads (unless packed per block), per-thread scratch and the
+        // split partials must fit.
+        let packedCount = packsPerBlock ? 0 : heads * paddedKeys * (paddedHeadDim + paddedDimV)
+        let scratchCount = queryBlock * (paddedHeadDim + keyBlock + paddedDimV + 2) + (packsPerBlock ? keyBlock * (paddedHeadDim + paddedDimV) : 0)
         let partialCount = plan.splits > 1 ? heads * plan.splits * plan.blocksPerHead * queryBlock * (paddedDimV + 2) : 0
         try MemoryLimit.reserve(packedCount + Parallel.threadCount * scratchCount + partialCount)
 
-        let packedKT = UnsafeMutablePointer<Float>.allocate(capacity: heads * paddedKeys * paddedHeadDim)
-        let packedV = UnsafeMutablePointer<Float>.allocate(capacity: heads * paddedKeys * paddedDimV)
+        let packedKT = UnsafeMutablePointer<Float>.allocate(capacity: packsPerBlock ? 0 : heads * paddedKeys * paddedHeadDim)
+        let packedV = UnsafeMutablePointer<Float>.allocate(capacity: packsPerBlock ? 0 : heads * paddedKeys * paddedDimV)
         defer { packedKT.deallocate(); packedV.deallocate() }
-        k.data.withUnsafeBufferPointer { kb in
-            v.data.withUnsafeBufferPointer { vb in
-                guard let kp = kb.baseAddress, let vp = vb.baseAddress else { return }
-                pack(k: kp, v: vp, n: n, dim: dim, dimV: dimV, heads: heads, headDim: headDim, headDimV: headDimV,
-                     width: width, paddedKeys: paddedKeys, paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV,
-                     kt: packedKT, vPadded: packedV)
-            }
-        }
         let blocksPerHead = plan.blocksPerHead, splits = plan.splits
         let partials = partialCount > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: partialCount) : nil
         defer { partials?.deallocate() }
         let log2e: Float = 1.4426950408889634
-        q.data.withUnsafeBufferPointer { qb in
-            out.data.withUnsafeMutableBufferPointer { ob in
-                guard let qp = qb.baseAddress, let op = ob.baseAddress else { return }
-                let job = Job(q: qp, out: op, kt: packedKT, v: packedV, partials: partials, logSumExp: logSumExp, m: m, n: n, dim: dim, dimV: dimV,
-                              headDim: headDim, headDimV: headDimV, paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV,
-                              paddedKeys: paddedKeys, queryBlock: queryBlock, scale: scale * log2e, causal: causal, shape: shape)
-                Parallel.forEach(chunks: heads * blocksPerHead * splits) { item in
-                    if Cancellation.isRequested { return }
-                    let split = item % splits, block = (item / splits) % blocksPerHead, head = item / (splits * blocksPerHead)
-                    let keyStart = split * plan.keysPerSplit
-                    job.run(head: head, rowStart: block * queryBlock, keyStart: keyStart,
-                            keyEnd: min(n, keyStart + plan.keysPerSplit), partial: splits > 1 ? item : nil)
+        withPointers(q, k, v, &out) { qp, kp, vp, op in
+            let keys = KeySource(k: kp, v: vp, n: n, dim: dim, dimV: dimV, headDim: headDim, headDimV: headDimV, width: width,
+                                 paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV)
+            if !packsPerBlock {
+                keys.packAll(heads: heads, paddedKeys: paddedKeys, kt: packedKT, vPadded: packedV)
+            }
+            let job = Job(q: qp, out: op, kt: packedKT, v: packedV, keys: packsPerBlock ? keys : nil, partials: partials, logSumExp: logSumExp,
+                          m: m, n: n, dim: dim, dimV: dimV,
+                          headDim: headDim, headDimV: headDimV, paddedHeadDim: paddedHeadDim, paddedDimV: paddedDimV,
+                          paddedKeys: paddedKeys, queryBlock: queryBlock, scale: scale * log2e, causal: causal, shape: shape)
+            Parallel.forEach(chunks: heads * blocksPerHead * splits) { item in
+                if Cancellation.isRequested { return }
+                let split = item % splits, block = (item / splits) % blocksPerHead, head = item / (splits * blocksPerHead)
+                let keyStart = split * plan.keysPerSplit
+                job.run(head: head, rowStart: block * queryBlock, keyStart: keyStart,
+                        keyEnd: min(n, keyStart + plan.keysPerSplit), partial: splits > 1 ? item : nil)
+            }
+            if splits > 1 && !Cancellation.isRequested {
+                Parallel.forEach(chunks: heads * blocksPerHead) { item in
+                    job.merge(head: item / blocksPerHead, block: item % blocksPerHead, splits: splits)
                 }
-                if splits > 1 && !Cancellation.isRequested {
-                    Parallel.forEach(chunks: heads * blocksPerHead) { item in
-                        job.merge(head: item / blocksPerHead, block: item % blocksPerHead, splits: splits)
+            }
+        }
+    }
+
+    /// The four tensors' storage, for the duration of `body` (empty tensors: nothing to do).
+    private static func withPointers(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ out: inout Tensor,
+                                     _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        q.data.withUnsafeBufferPointer { qb in
+            k.data.withUnsafeBufferPointer { kb in
+                v.data.withUnsafeBufferPointer { vb in
+                    out.data.withUnsafeMutableBufferPointer { ob in
+                        guard let qp = qb.baseAddress, let kp = kb.baseAddress, let vp = vb.baseAddress, let op = ob.baseAddress else { return }
+                        body(qp, kp, vp, op)
                     }
                 }
             }
         }
     }
 
-    /// K^T per head as panels of `width` keys ([headDim][width] each); V per head as
-    /// [paddedKeys][paddedDimV]. Padding is zero.
-    static func pack(k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, dim: Int, dimV: Int, heads: Int,
-                     headDim: Int, headDimV: Int, width: Int, paddedKeys: Int, paddedHeadDim: Int, paddedDimV: Int,
-                     kt: UnsafeMutablePointer<Float>, vPadded: UnsafeMutablePointer<Float>) {
-        let chunksPerHead = (paddedKeys + packChunk - 1) / packChunk
-        Parallel.forEach(chunks: heads * chunksPerHead) { item in
-            let h = item / chunksPerHead
-            let first = (item % chunksPerHead) * packChunk
-            let last = min(paddedKeys, first + packChunk)
-            let ktHead = kt + h * paddedKeys * paddedHeadDim
-            let vHead = vPadded + h * paddedKeys * paddedDimV
-            // Zero this chunk first: the padding (keys past n, columns past headDimV) must be 0.
-            (ktHead + first * paddedHeadDim).update(repeating: 0, count: (last - first) * paddedHeadDim)
-            (vHead + first * paddedDimV).update(repeating: 0, count: (last - first) * paddedDimV)
+    /// K and V as the caller gave them, and how to pack them: K^T per head as panels of `width`
+    /// keys ([paddedHeadDim][width] each), V per head as rows of paddedDimV. Padding is zero.
+    struct KeySource: @unchecked Sendable {
+        let k: UnsafePointer<Float>
+        let v: UnsafePointer<Float>
+        let n, dim, dimV, headDim, headDimV, width, paddedHeadDim, paddedDimV: Int
+
+        /// Packs keys first..<last of `head` (first a multiple of `width`; keys past n are
+        /// padding) into kt and vPadded, which start at key `first`.
+        func pack(head: Int, first: Int, last: Int, kt: UnsafeMutablePointer<Float>, vPadded: UnsafeMutablePointer<Float>) {
+            // Zero first: the padding (keys past n, columns past headDimV) must be 0.
+            kt.update(repeating: 0, count: (last - first) * paddedHeadDim)
+            vPadded.update(repeating: 0, count: (last - first) * paddedDimV)
             for key in first..<min(n, last) {
-                let panel = ktHead + (key / width) * paddedHeadDim * width + key % width
-                let source = k + key * dim + h * headDim
+                let local = key - first
+                let panel = kt + (local / width) * paddedHeadDim * width + local % width
+                let source = k + key * dim + head * headDim
                 for c in 0..<headDim { panel[c * width] = source[c] }
-                (vHead + key * paddedDimV).copyShortRow(from: v + key * dimV + h * headDimV, count: headDimV)
+                (vPadded + local * paddedDimV).copyShortRow(from: v + key * dimV + head * headDimV, count: headDimV)
+            }
+        }
+
+        /// Every head's keys, in parallel chunks, into [heads][paddedKeys] layouts.
+        func packAll(heads: Int, paddedKeys: Int, kt: UnsafeMutablePointer<Float>, vPadded: UnsafeMutablePointer<Float>) {
+            let chunksPerHead = (paddedKeys + packChunk - 1) / packChunk
+            Parallel.forEach(chunks: heads * chunksPerHead) { item in
+                let h = item / chunksPerHead
+                let first = (item % chunksPerHead) * packChunk
+                pack(head: h, first: first, last: min(paddedKeys, first + packChunk),
+                     kt: kt + (h * paddedKeys + first) * paddedHeadDim, vPadded: vPadded + (h * paddedKeys + first) * paddedDimV)
             }
         }
     }
@@ -130,6 +156,8 @@ enum FlashAttention {
         let out: UnsafeMutablePointer<Float>
         let kt: UnsafeMutablePointer<Float>
         let v: UnsafeMutablePointer<Float>
+        /// When set, each item packs its key blocks itself (kt and v are then unused).
+        let keys: KeySource?
         /// Per (head, block, split) item: queryBlock rows of [O (paddedDimV) | m | l], when split.
         let partials: UnsafeMutablePointer<Float>?
         /// [heads * m] natural log-sum-exp per (head, row), when asked for.
@@ -151,9 +179,11 @@ enum FlashAttention {
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * paddedDimV)
             let runningMax = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows)
             let runningSum = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows)
+            let blockKT = UnsafeMutablePointer<Float>.allocate(capacity: keys == nil ? 0 : keyBlock * paddedHeadDim)
+            let blockV = UnsafeMutablePointer<Float>.allocate(capacity: keys == nil ? 0 : keyBlock * paddedDimV)
             defer {
                 qBlock.deallocate(); scores.deallocate(); acc.deallocate()
-                runningMax.deallocate(); runningSum.deallocate()
+                runningMax.deallocate(); runningSum.deallocate(); blockKT.deallocate(); blockV.deallocate()
             }
             // Q's block is packed as the micro-kernel's strips (each step's rows together), so
             // the score tiles run the constant-stride kernel; padding rows are zero.
@@ -174,12 +204,18 @@ enum FlashAttention {
             while keyStart < keyEnd {
                 let count = min(keyBlock, keyEnd - keyStart)
                 let paddedCount = (count + width - 1) / width * width
+                // This block's K^T panels and V rows, starting at key keyStart.
+                var (blockKeys, blockValues) = (ktHead + keyStart * paddedHeadDim, vHead + keyStart * paddedDimV)
+                if let keys {
+                    keys.pack(head: head, first: keyStart, last: keyStart + paddedCount, kt: blockKT, vPadded: blockV)
+                    (blockKeys, blockValues) = (blockKT, blockV)
+                }
                 // S = Q K^T for this block of keys.
                 var strip = 0
                 while strip < paddedRows {
                     for panel in 0..<(paddedCount / width) {
                         MicroKernel.packedTile(shape, k: headDim, a: qBlock + strip * paddedHeadDim,
-                                               b: ktHead + ((keyStart / width) + panel) * paddedHeadDim * width,
+                                               b: blockKeys + panel * paddedHeadDim * width,
                                                c: scores + strip * keyBlock + panel * width, ldc: keyBlock, accumulate: false, prefetchingC: false)
                     }
                     strip += shape.rows
@@ -194,14 +230,14 @@ enum FlashAttention {
                 }
                 // O += P V (a head's value columns that fit a 16-wide tile take that tile).
                 if shape == .wide && headDimV <= TileShape.narrow.columns {
-                    Gemm.multiplyUnpacked(scores, lda: keyBlock, vHead + keyStart * paddedDimV, ldb: paddedDimV, acc, ldc: paddedDimV,
+                    Gemm.multiplyUnpacked(scores, lda: keyBlock, blockValues, ldb: paddedDimV, acc, ldc: paddedDimV,
                                           m: rows, n: headDimV, k: paddedCount, accumulate: true, shape: .narrow)
                 } else {
                     strip = 0
                     while strip < paddedRows {
                         for panel in 0..<(paddedDimV / width) {
                             MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, rowStride: keyBlock, stepStride: 1,
-                                             b: vHead + keyStart * paddedDimV + panel * width, ldb: paddedDimV,
+                                             b: blockValues + panel * width, ldb: paddedDimV,
                                              c: acc + strip * paddedDimV + panel * width, ldc: paddedDimV, accumulate: true)
                         }
                         strip += shape.rows

@@ -60,6 +60,24 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// Up to 256 queries form one block per head, and each key block is then packed by the item
+    /// that reads it; more queries share K^T and V packed up front. A row's arithmetic does not
+    /// depend on which: the first 256 rows alone give the bits they get among 300.
+    func testKeysPackedPerBlockGiveTheUpFrontBits() throws {
+        for (n, d, heads, causal) in [(1000, 80, 5, false), (300, 16, 2, true), (33, 3, 1, false)] {
+            let q = try random([300, d], seed: 1), k = try random([n, d], seed: 2), v = try random([n, d], seed: 3)
+            let first = try Tensor(shape: [256, d], data: Array(q.data[0..<(256 * d)]))
+            XCTAssertEqual(FlashAttention.plan(m: 256, n: n, heads: heads, causal: causal, shape: .host).blocksPerHead, 1)
+            XCTAssertGreaterThan(FlashAttention.plan(m: 300, n: n, heads: heads, causal: causal, shape: .host).blocksPerHead, 1)
+            for shape in TileShape.allCases {
+                var all = try Tensor(zeros: [300, d]), some = try Tensor(zeros: [256, d])
+                try FlashAttention.run(q: q, k: k, v: v, out: &all, heads: heads, scale: 0.3, causal: causal, shape: shape)
+                try FlashAttention.run(q: first, k: k, v: v, out: &some, heads: heads, scale: 0.3, causal: causal, shape: shape)
+                XCTAssertEqual(some.data, Array(all.data[0..<(256 * d)]), "n \(n) d \(d) heads \(heads) causal \(causal) \(shape)")
+            }
+        }
+    }
+
     func testSplitPlanDependsOnShapesOnly() {
         let plan = FlashAttention.plan(m: 40, n: 20001, heads: 2, causal: false, shape: .narrow)
         XCTAssertEqual(plan.blocksPerHead, 1)
