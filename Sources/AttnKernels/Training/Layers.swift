@@ -99,6 +99,16 @@ public struct TransformerBlock: Sendable {
     /// A learned tree's parameter names and depth (depth from the sequence length and leaf).
     public let tree: (normals: String, offsets: String, depth: Int)?
 
+    /// Zeroes the two projections that write into the residual stream (the mixer's output and
+    /// the MLP's last layer), so that the block starts as the identity and learns a correction
+    /// (the "zero-init residual" of GPT-2, Fixup and ReZero). Gradients still reach both at once.
+    func startAsIdentity(_ store: inout ParameterStore) throws {
+        guard let last = feedForward.layers.last else { return }
+        for name in [output.weight, output.bias, last.weight, last.bias] {
+            if let tensor = store[name] { try store.set(name, try Tensor(zeros: tensor.shape)) }
+        }
+    }
+
     init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0, leaf: Int = 16,
          split: TreeSplit = .pca, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
         guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("heads=\(heads) must divide dim=\(dim)") }

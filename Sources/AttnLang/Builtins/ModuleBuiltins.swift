@@ -29,7 +29,8 @@ enum ModuleBuiltins {
             retrieval: retrieval, task: task, dim: try positive(args, "dim"), layers: try args.int("layers"), heads: try positive(args, "heads"),
             latents: retrieval == .perceiver ? try positive(args, "latents") : 1, leaf: retrieval == .tca ? try positive(args, "leaf") : 1,
             lambdaCA: try extra("lambda_ca", 1), lambdaRL: try extra("lambda_rl", 1), entropy: try extra("entropy", 0.01),
-            aggregation: retrieval == .tca ? try aggregation(args) : .mean, seed: try args.seed(interp))
+            aggregation: retrieval == .tca ? try aggregation(args) : .mean,
+            treeBackprop: retrieval == .tca ? try args.bool("bptt") : false, seed: try args.seed(interp))
         return .model(model)
     }
 
@@ -142,7 +143,8 @@ enum ModuleBuiltins {
                 doc: npDoc) { args, interp in try neuralProcess(.ca, args, interp) },
         Builtin("retreever", [taskParam] + architectureParams + [.optional("leaf", .int, .int(4)), .optional("lambda_ca", .number, .float(1)),
                                                    .optional("lambda_rl", .number, .float(1)), .optional("entropy", .number, .float(0.01)),
-                                                   .optional("agg", .string, .string("mean")), .optional("seed", .optional(.int))],
+                                                   .optional("agg", .string, .string("mean")), .optional("bptt", .bool, .bool(true)),
+                                                   .optional("seed", .optional(.int))],
                 summary: "ReTreever: a retrieval model whose queries read the context by Tree Cross Attention (log N + leaf tokens).",
                 doc: npDoc + """
 
@@ -151,7 +153,11 @@ enum ModuleBuiltins {
                 mean plus a learned MLP of it (agg="learned"), or, as in the paper, a learned \
                 Transformer block over the node's children, bottom-up (agg="transformer": the deepest \
                 nodes read their leaf's items, the others their two children's summaries; the summary \
-                is the mean of the block's outputs), shared by all nodes. Training loss: the \
+                is the mean of the block's outputs), shared by all nodes and starting as the \
+                identity (its residual output projections are zero, so summaries start as means). \
+                bptt=true backpropagates through every level of the tree into the encoder; with \
+                bptt=false (the authors' configurations) each level's input is a constant to the \
+                gradient, so the block learns only from each level's use of its outputs. Training loss: the \
                 TCA path's loss + lambda_ca * the full cross-attention path's loss + lambda_rl * \
                 REINFORCE (reward: minus each query's loss, centred by the batch mean; entropy bonus \
                 `entropy`). Descents are sampled while training and greedy in evaluate.

@@ -34,13 +34,18 @@ public struct NeuralProcess: Architecture {
     /// agg="learned": node summary = mean + MLP(mean).
     let aggregator: MLPLayer?
     /// agg="transformer": a pre-norm block over each node's children (the leaf's points, or the
-    /// two child summaries), then their mean; shared by all levels, applied bottom-up.
+    /// two child summaries), then their mean; shared by all levels, applied bottom-up, starting
+    /// as the identity.
     let childrenBlock: TransformerBlock?
+    /// Whether gradients flow through the block's inputs (down the tree into the encoder), or
+    /// only into the block from each level's own use, as in the authors' configurations (bptt
+    /// false: each level's input is a constant to the tape).
+    let treeBackprop: Bool
 
     /// `task`: a lookup task fixes the vocabulary and lengths; nil (or gp) makes a regression model.
     public static func make(retrieval: Retrieval, task: TrainingTask? = nil, dim: Int, layers: Int, heads: Int, latents: Int, leaf: Int,
                             lambdaCA: Float = 1, lambdaRL: Float = 1, entropy: Float = 0.01, aggregation: Aggregation = .mean,
-                            seed: UInt64) throws -> Model {
+                            treeBackprop: Bool = true, seed: UInt64) throws -> Model {
         guard (1...4096).contains(dim), (0...32).contains(layers), latents >= 1, leaf >= 1 else {
             throw KernelError.invalidArgument("np: dim 1-4096, layers 0-32, latents and leaf at least 1")
         }
@@ -68,11 +73,16 @@ public struct NeuralProcess: Architecture {
         let aggregator = retrieval == .tca && aggregation == .learned ? try MLPLayer("aggregator", [dim, dim, dim], &store, &rng) : nil
         let childrenBlock = retrieval == .tca && aggregation == .transformer
             ? try TransformerBlock("aggregator", dim: dim, heads: heads, &store, &rng) : nil
+        // The aggregator starts as the identity, so every summary starts as its node's mean (as
+        // agg="mean") and the block learns corrections: with random residual projections it
+        // added noise at every level and did worse than the mean (docs/results.md).
+        try childrenBlock?.startAsIdentity(&store)
         let architecture = NeuralProcess(retrieval: retrieval, dim: dim, heads: heads, latents: latents, leafSize: leaf,
                                          lambdaCA: lambdaCA, lambdaRL: lambdaRL, entropy: entropy, tokenInput: tokenInput,
                                          contextEmbedding: context, queryEmbedding: query, encoder: encoder, decoder: decoder,
                                          latentName: latentName, latentBlock: latentBlock,
-                                         aggregation: retrieval == .tca ? aggregation : .mean, aggregator: aggregator, childrenBlock: childrenBlock)
+                                         aggregation: retrieval == .tca ? aggregation : .mean, aggregator: aggregator, childrenBlock: childrenBlock,
+                                         treeBackprop: treeBackprop)
         if let task { try architecture.check(task) }
         return Model(architecture, parameters: store)
     }
@@ -91,7 +101,9 @@ public struct NeuralProcess: Architecture {
         switch retrieval {
         case .ca: return base + ", cross attention)"
         case .perceiver: return base + ", latents=\(latents))"
-        case .tca: return base + ", leaf=\(leafSize), agg=\(aggregation.rawValue), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
+        case .tca:
+            let bptt = aggregation == .transformer ? ", bptt=\(treeBackprop)" : ""
+            return base + ", leaf=\(leafSize), agg=\(aggregation.rawValue)\(bptt), lambda_ca=\(lambdaCA), lambda_rl=\(lambdaRL))"
         }
     }
 
@@ -194,7 +206,7 @@ public struct NeuralProcess: Architecture {
             if tree.depth > 0 {
                 var summaries: Tape.Variable
                 if let childrenBlock {
-                    summaries = try tree.transformerSummaries(context, block: childrenBlock, p)
+                    summaries = try tree.transformerSummaries(context, block: childrenBlock, backpropagating: treeBackprop, p)
                 } else {
                     summaries = try t.mixRows(context, tree.summaryMix())
                     if let aggregator { summaries = try t.add(summaries, try aggregator(summaries, p)) }

@@ -56,11 +56,15 @@ struct TreeRetrieval {
     /// Summaries by a Transformer block over children, bottom-up: the nodes of the deepest level
     /// read their leaf's points, every other node its two children's summaries; each summary is
     /// the mean of the block's outputs over the children. Rows come out in `summaryMix`'s order.
-    func transformerSummaries(_ context: Tape.Variable, block: TransformerBlock, _ p: BoundParameters) throws -> Tape.Variable {
+    /// Without `backpropagating`, each level's input enters the tape as a constant (the authors'
+    /// bptt=False): the block learns from every level's use of its outputs, but no gradient goes
+    /// down the tree to the levels below or into the encoder.
+    func transformerSummaries(_ context: Tape.Variable, block: TransformerBlock, backpropagating: Bool,
+                              _ p: BoundParameters) throws -> Tape.Variable {
         let t = p.tape
         /// The block over groups of `size` consecutive rows, then each group's mean.
         func aggregate(_ rows: Tape.Variable, groups: Int, size: Int) throws -> Tape.Variable {
-            let mixed = try block(rows, blocks: groups, p)
+            let mixed = try block(backpropagating ? rows : t.leaf(t.value(rows)), blocks: groups, p)
             var mean = RowMix()
             for g in 0..<groups { mean.appendRow((0..<size).map { (g * size + $0, 1 / Float(size)) }) }
             return try t.mixRows(mixed, mean)
