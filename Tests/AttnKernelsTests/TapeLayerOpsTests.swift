@@ -97,13 +97,21 @@ extension TapeTests {
 
     func testTreeformerAttentionMatchesKernelAndFiniteDifferences() throws {
         let q = try random([16, 4], seed: 42), k = try random([16, 4], seed: 43), v = try random([16, 3], seed: 44)
-        for mode in [Treeformer.Mode.tf, .tc] {
-            let kernel = try Treeformer.forward(q: q, k: k, v: v, mode: mode, leaf: 4).output
+        let variants: [(Treeformer.Mode, Bool)] = [(.tf, false), (.tc, false), (.tc, true), (.tftc, false), (.tftc, true)]
+        let farQueries = try random([16, 4], seed: 45)
+        for (mode, logCount) in variants {
+            let kernel = try Treeformer.forward(q: q, k: k, v: v, mode: mode, leaf: 4, logCount: logCount).output
             let tape = Tape()
-            let out = try tape.treeformerAttention(tape.leaf(q), tape.leaf(k), tape.leaf(v), blocks: 1, mode: mode, leaf: 4)
-            XCTAssertLessThan(try tape.value(out.output).maxError(to: kernel), 1e-5, "\(mode)")
-            try check("treeformer \(mode)", [v]) { t, x in
-                try t.treeformerAttention(t.leaf(q), t.leaf(k), x[0], blocks: 2, mode: mode, leaf: 4).output
+            let out = try tape.treeformerAttention(tape.leaf(q), tape.leaf(k), tape.leaf(v), blocks: 1, mode: mode, leaf: 4, logCount: logCount)
+            XCTAssertLessThan(try tape.value(out.output).maxError(to: kernel), 1e-5, "\(mode) log \(logCount)")
+            try check("treeformer \(mode) log \(logCount)", [v]) { t, x in
+                try t.treeformerAttention(t.leaf(q), t.leaf(k), x[0], blocks: 2, mode: mode, leaf: 4, logCount: logCount).output
+            }
+            // Through the scores (the log-count bias included): the queries' gradients. Routing is
+            // piecewise constant, so these queries (`q` has one within the check's step of a
+            // hyperplane) keep their leaves under the step.
+            try check("treeformer \(mode) log \(logCount), queries", [farQueries]) { t, x in
+                try t.treeformerAttention(x[0], t.leaf(k), t.leaf(v), blocks: 2, mode: mode, leaf: 4, logCount: logCount).output
             }
         }
     }

@@ -158,10 +158,11 @@ final class TreeTests: XCTestCase {
     }
 
     func testTreeformerMatchesRoutingByRecursion() throws {
-        for mode in [Treeformer.Mode.tf, .tc] {
+        let variants: [(Treeformer.Mode, Bool)] = [(.tf, false), (.tc, false), (.tc, true), (.tftc, false), (.tftc, true)]
+        for (mode, logCount) in variants {
             for split in [Treeformer.Split.pca, .random] {
                 let k = try random([200, 6], seed: 1), v = try random([200, 5], seed: 2), q = try random([30, 6], seed: 3)
-                let result = try Treeformer.forward(q: q, k: k, v: v, mode: mode, leaf: 16, split: split, seed: 4)
+                let result = try Treeformer.forward(q: q, k: k, v: v, mode: mode, leaf: 16, split: split, seed: 4, logCount: logCount)
                 let h = result.depth, d = 6
                 XCTAssertEqual(h, 4)
                 func leaf(_ z: [Float]) -> Int {
@@ -181,14 +182,17 @@ final class TreeTests: XCTestCase {
                 for r in 0..<30 {
                     let query = Array(q.data[(r * d)..<(r * d + d)])
                     let target = leaf(query)
-                    // The attended (key, value) rows: the leaf's keys (tf) or path means (tc).
-                    var rows = [([Double], [Double])]()
-                    if mode == .tf {
+                    // The attended (key, value, score bias) rows: the leaf's keys (tf), the path's
+                    // means (tc), or the means above the leaf and the leaf's keys (tftc); with
+                    // logCount a mean's score gains log(count).
+                    var rows = [([Double], [Double], Double)]()
+                    if mode != .tc {
                         for j in 0..<200 where keyLeaves[j] == target {
-                            rows.append(((0..<d).map { Double(k.data[j * d + $0]) }, (0..<5).map { Double(v.data[j * 5 + $0]) }))
+                            rows.append(((0..<d).map { Double(k.data[j * d + $0]) }, (0..<5).map { Double(v.data[j * 5 + $0]) }, 0))
                         }
-                    } else {
-                        var node = target
+                    }
+                    if mode != .tf {
+                        var node = mode == .tc ? target : (target - 1) / 2
                         while true {
                             var under = [Int]()
                             for j in 0..<200 {
@@ -199,7 +203,7 @@ final class TreeTests: XCTestCase {
                             if !under.isEmpty {
                                 let mk = (0..<d).map { c in under.reduce(0.0) { $0 + Double(k.data[$1 * d + c]) } / Double(under.count) }
                                 let mv = (0..<5).map { c in under.reduce(0.0) { $0 + Double(v.data[$1 * 5 + c]) } / Double(under.count) }
-                                rows.append((mk, mv))
+                                rows.append((mk, mv, logCount ? log(Double(under.count)) : 0))
                             }
                             if node == 0 { break }
                             node = (node - 1) / 2
@@ -207,17 +211,24 @@ final class TreeTests: XCTestCase {
                     }
                     var expected = [Double](repeating: 0, count: 5)
                     if rows.isEmpty { empty += 1 } else {
-                        let logits = rows.map { row in (0..<d).reduce(0.0) { $0 + Double(query[$1]) * row.0[$1] } / Double(d).squareRoot() }
+                        let logits = rows.map { row in (0..<d).reduce(0.0) { $0 + Double(query[$1]) * row.0[$1] } / Double(d).squareRoot() + row.2 }
                         let top = logits.max()!
                         let e = logits.map { exp($0 - top) }
                         for (i, row) in rows.enumerated() { for c in 0..<5 { expected[c] += e[i] / e.reduce(0, +) * row.1[c] } }
                     }
                     let got = Array(result.output.data[(r * 5)..<(r * 5 + 5)])
-                    for c in 0..<5 { XCTAssertEqual(Double(got[c]), expected[c], accuracy: 1e-5, "\(mode) \(split) row \(r)") }
+                    for c in 0..<5 { XCTAssertEqual(Double(got[c]), expected[c], accuracy: 1e-5, "\(mode) log \(logCount) \(split) row \(r)") }
                 }
                 XCTAssertEqual(result.empty, empty)
             }
         }
+        let k = try random([20, 4], seed: 1), q = try random([3, 4], seed: 2)
+        // log_count weighs node means, which TF does not read.
+        XCTAssertThrowsError(try Treeformer.forward(q: q, k: k, v: k, mode: .tf, leaf: 4, logCount: true))
+        // A tree of one leaf: TF + TC has no node above the leaf and reads every key, as TF does.
+        let one = try Treeformer.forward(q: q, k: k, v: k, mode: .tftc, depth: 0, logCount: true)
+        XCTAssertEqual(one.output.data, try Treeformer.forward(q: q, k: k, v: k, mode: .tf, depth: 0).output.data)
+        XCTAssertEqual(one.tokens, 20)
     }
 
     func testPrincipalDirectionFollowsTheStretchedAxis() throws {

@@ -9,12 +9,15 @@ import Foundation
 extension Tape {
     /// Multi-head: head h uses columns h*d/heads..<(h+1)*d/heads of q and keys and the matching
     /// slice of the values; scale 1/sqrt(d/heads). A query with no rows gets a zero row.
-    public func raggedAttention(_ q: Variable, keys: Variable, values: Variable, starts: [Int], heads: Int = 1) throws -> Variable {
+    /// `scoreBias` (one constant per row, e.g. log(count) for a node mean) is added to the row's
+    /// scaled score in every head; it has no gradient and leaves the backward's formulas as they are.
+    public func raggedAttention(_ q: Variable, keys: Variable, values: Variable, starts: [Int], heads: Int = 1,
+                                scoreBias: [Float]? = nil) throws -> Variable {
         let queries = value(q), k = value(keys), v = value(values)
         let rows = starts.count - 1
         guard rows >= 0, queries.rank == 2, k.rank == 2, v.rank == 2, queries.shape[0] == rows, k.shape[1] == queries.shape[1],
               starts.first == 0, starts.last == k.shape[0], v.shape[0] == k.shape[0], zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }),
-              heads >= 1, queries.shape[1] % heads == 0, v.shape[1] % heads == 0 else {
+              heads >= 1, queries.shape[1] % heads == 0, v.shape[1] % heads == 0, scoreBias.map({ $0.count == k.shape[0] }) ?? true else {
             throw KernelError.shapeMismatch("ragged attention needs q [rows, d], keys and values [starts.last, d / dv] with ascending starts and heads dividing d and dv",
                                             queries.shape, k.shape)
         }
@@ -34,8 +37,9 @@ extension Tape {
                             for j in starts[i]..<starts[i + 1] {
                                 var dot: Float = 0
                                 for c in (h * width)..<((h + 1) * width) { dot += queries.data[i * dim + c] * k.data[j * dim + c] }
-                                w.buffer[j * heads + h] = dot * scale
-                                top = max(top, dot * scale)
+                                let score = dot * scale + (scoreBias?[j] ?? 0)
+                                w.buffer[j * heads + h] = score
+                                top = max(top, score)
                             }
                             var sum: Float = 0
                             for j in starts[i]..<starts[i + 1] {

@@ -83,7 +83,12 @@ public struct EmbeddingLayer: Sendable {
 /// learned: hyperplanes `name.tree.weight` [2^h - 1, dim] and `name.tree.bias`), or ToST's TSSA
 /// (one projection W and per-head temperatures instead of q, k and v).
 public struct TransformerBlock: Sendable {
-    public enum Mixer: String, Sendable, CaseIterable { case dense, linformer, tf, tc, tssa }
+    public enum Mixer: String, Sendable, CaseIterable {
+        case dense, linformer, tf, tc, tftc, tssa
+
+        /// The Treeformer mode of a tree mixer (nil for the others).
+        public var treeMode: Treeformer.Mode? { Treeformer.Mode(rawValue: rawValue) }
+    }
     /// How a Treeformer block's tree is made: fitted per sequence by PCA, or learned.
     public enum TreeSplit: String, Sendable, CaseIterable { case pca, learned }
     let norm1, norm2: LayerNormLayer
@@ -96,6 +101,8 @@ public struct TransformerBlock: Sendable {
     public let mixer: Mixer
     /// Leaf size of the Treeformer tree.
     public let leaf: Int
+    /// Treeformer node means' scores gain log(count) (treeformer.md's log-count variant).
+    public let logCount: Bool
     /// A learned tree's parameter names and depth (depth from the sequence length and leaf).
     public let tree: (normals: String, offsets: String, depth: Int)?
 
@@ -110,7 +117,7 @@ public struct TransformerBlock: Sendable {
     }
 
     init(_ name: String, dim: Int, heads: Int, mixer: Mixer = .dense, sequence: Int = 0, projected: Int = 0, leaf: Int = 16,
-         split: TreeSplit = .pca, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
+         split: TreeSplit = .pca, logCount: Bool = false, _ store: inout ParameterStore, _ rng: inout Xoshiro256) throws {
         guard heads >= 1, dim % heads == 0 else { throw KernelError.invalidArgument("heads=\(heads) must divide dim=\(dim)") }
         norm1 = try LayerNormLayer(name + ".norm1", dim, &store)
         if mixer == .tssa {
@@ -127,7 +134,7 @@ public struct TransformerBlock: Sendable {
         output = try LinearLayer(name + ".o", dim, dim, &store, &rng)
         norm2 = try LayerNormLayer(name + ".norm2", dim, &store)
         feedForward = try MLPLayer(name + ".mlp", [dim, 2 * dim, dim], &store, &rng)
-        (self.heads, self.mixer, self.leaf) = (heads, mixer, leaf)
+        (self.heads, self.mixer, self.leaf, self.logCount) = (heads, mixer, leaf, logCount && mixer.treeMode != nil)
         if mixer == .linformer {
             guard sequence >= 1, projected >= 1 else { throw KernelError.invalidArgument("linformer needs the sequence length and k") }
             projection = name + ".E"
@@ -135,7 +142,7 @@ public struct TransformerBlock: Sendable {
         } else {
             projection = nil
         }
-        if split == .learned && (mixer == .tf || mixer == .tc) {
+        if split == .learned && mixer.treeMode != nil {
             guard sequence >= 1 else { throw KernelError.invalidArgument("a learned tree needs the sequence length") }
             // At least one split: a tree of one leaf would be dense attention.
             let depth = max(1, try Treeformer.depth(keys: sequence, depth: nil, leaf: leaf))
@@ -150,10 +157,11 @@ public struct TransformerBlock: Sendable {
 
     /// The token mixer as printed in a model's summary ("dense", "linformer k=32",
     /// "treeformer tf leaf=16 learned", "tssa").
-    static func mixerDescription(_ mixer: Mixer, projected: Int, leaf: Int, split: TreeSplit) -> String {
+    static func mixerDescription(_ mixer: Mixer, projected: Int, leaf: Int, split: TreeSplit, logCount: Bool = false) -> String {
         switch mixer {
         case .linformer: return "linformer k=\(projected)"
-        case .tf, .tc: return "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "")
+        case .tf, .tc, .tftc:
+            return "treeformer \(mixer.rawValue) leaf=\(leaf)" + (split == .learned ? " learned" : "") + (logCount ? " log-count" : "")
         default: return mixer.rawValue
         }
     }
@@ -180,13 +188,14 @@ public struct TransformerBlock: Sendable {
             let q = try query(normed, p)
             var k = try key(normed, p), v = try value(normed, p)
             switch mixer {
-            case .tf where probe != nil, .tc where probe != nil:
+            case .tf where probe != nil, .tc where probe != nil, .tftc where probe != nil:
                 try probe?(t.value(q), t.value(k))
                 mixed = try t.blockAttention(q, k, v, blocks: blocks, options: AttentionOptions(causal: causal, heads: heads))
                 tokens = Double(n)
-            case .tf, .tc:
+            case .tf, .tc, .tftc:
                 let learned = try tree.map { LearnedTree(normals: try p($0.normals), offsets: try p($0.offsets), depth: $0.depth) }
-                let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer == .tf ? .tf : .tc, leaf: leaf, heads: heads, tree: learned)
+                let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer.treeMode ?? .tf, leaf: leaf, heads: heads, tree: learned,
+                                                       logCount: logCount)
                 (mixed, tokens) = (result.output, result.tokensPerQuery)
             default:
                 if let projection {

@@ -13,7 +13,8 @@ import Foundation
 // with every key in one leaf, TF is exactly dense multi-head attention.
 extension Tape {
     public func treeformerAttention(_ q: Variable, _ k: Variable, _ v: Variable, blocks: Int, mode: Treeformer.Mode,
-                                    leaf: Int, heads: Int = 1, tree: LearnedTree? = nil) throws -> (output: Variable, tokensPerQuery: Double) {
+                                    leaf: Int, heads: Int = 1, tree: LearnedTree? = nil,
+                                    logCount: Bool = false) throws -> (output: Variable, tokensPerQuery: Double) {
         let queries = value(q), keys = value(k)
         guard queries.rank == 2, keys.rank == 2, blocks >= 1, keys.shape[0] % blocks == 0, queries.shape[0] == keys.shape[0] else {
             throw KernelError.shapeMismatch("treeformer attention needs q and k of the same stacked rows", queries.shape, keys.shape)
@@ -45,27 +46,35 @@ extension Tape {
                 switch mode {
                 case .tf:
                     rowsPerQuery.append(members[leafNode].map { [(b * n + $0, 1)] })
-                case .tc:
-                    var path = [Int](), node = leafNode
-                    while true {
+                case .tc, .tftc:
+                    // Node means from the leaf (tc) or its parent (tftc) up; tftc adds the leaf's keys.
+                    var path = [Int](), node = mode == .tc ? leafNode : (leafNode - 1) / 2
+                    while leafNode > 0 || mode == .tc {
                         if !members[node].isEmpty { path.append(node) }
                         if node == 0 { break }
                         node = (node - 1) / 2
                     }
-                    rowsPerQuery.append(path.reversed().map { node in
+                    var rows = path.reversed().map { node in
                         members[node].map { (b * n + $0, 1 / Float(members[node].count)) }
-                    })
+                    }
+                    if mode == .tftc { rows += members[leafNode].map { [(b * n + $0, 1)] } }
+                    rowsPerQuery.append(rows)
                 }
             }
         }
-        var mix = RowMix(), starts = [0]
+        var mix = RowMix(), starts = [0], bias = [Float]()
         for entries in rowsPerQuery {
-            for entry in entries { mix.appendRow(entry) }
+            for entry in entries {
+                mix.appendRow(entry)
+                // A node mean (several terms) stands for its keys: log(count) on its score.
+                if logCount { bias.append(logf(Float(entry.count))) }
+            }
             starts.append(mix.rowCount)
         }
         let attended = mix.rowCount
         let gatedValues = try learned.map { try scaleRows(v, by: $0.keyGate) } ?? v
-        var output = try raggedAttention(q, keys: try mixRows(k, mix), values: try mixRows(gatedValues, mix), starts: starts, heads: heads)
+        var output = try raggedAttention(q, keys: try mixRows(k, mix), values: try mixRows(gatedValues, mix), starts: starts, heads: heads,
+                                         scoreBias: logCount ? bias : nil)
         if let learned { output = try scaleRows(output, by: learned.queryGate) }
         return (output, Double(attended) / Double(max(1, rowsPerQuery.count)))
     }

@@ -9,8 +9,11 @@ import Foundation
 //   TF: query i attends to the keys in its own leaf (an empty leaf gives a zero row).
 //   TC: every node keeps the mean key, mean value and count of the keys routed through it; query
 //       i attends to the non-empty nodes on its root-to-leaf path (h + 1 of them).
+//   TF + TC (`tftc`): the node means of the path above the leaf, and the leaf's own keys.
+// With `logCount`, a node mean's score gains log(count): the mean then weighs as much as its
+// `count` keys would if they all had the mean's score (the spec's log-count variant).
 public enum Treeformer {
-    public enum Mode: String, Sendable { case tf, tc }
+    public enum Mode: String, Sendable, CaseIterable { case tf, tc, tftc }
     public enum Split: String, Sendable { case pca, random }
 
     public struct Result {
@@ -40,7 +43,10 @@ public enum Treeformer {
     }
 
     public static func forward(q: Tensor, k: Tensor, v: Tensor, mode: Mode, depth: Int? = nil, leaf: Int? = nil,
-                               split: Split = .pca, seed: UInt64 = 0) throws -> Result {
+                               split: Split = .pca, seed: UInt64 = 0, logCount: Bool = false) throws -> Result {
+        guard !logCount || mode != .tf else {
+            throw KernelError.invalidArgument("log_count weights node means, which mode=\"tf\" does not read; use mode=\"tc\" or \"tftc\"")
+        }
         for (name, t) in [("q", q), ("k", k), ("v", v)] where t.rank != 2 {
             throw KernelError.invalidShape("treeformer needs `\(name)` to be a matrix [tokens, dim], got shape \(formatShape(t.shape))")
         }
@@ -60,7 +66,7 @@ public enum Treeformer {
         var attended = 0, empty = 0
         // Node statistics for TC: mean key, mean value (members already hold every node's keys).
         var meanKeys = [Float](), meanValues = [Float]()
-        if mode == .tc {
+        if mode != .tf {
             meanKeys = [Float](repeating: 0, count: nodes * d)
             meanValues = [Float](repeating: 0, count: nodes * dv)
             for node in 0..<nodes where !members[node].isEmpty {
@@ -79,15 +85,17 @@ public enum Treeformer {
             switch mode {
             case .tf:
                 keyRows = members[leafNode].map { ($0, false) }
-            case .tc:
-                var node = leafNode
+            case .tc, .tftc:
+                // The non-empty nodes from the leaf (tc) or its parent (tftc) up to the root.
+                var node = mode == .tc ? leafNode : (leafNode - 1) / 2
                 var path = [Int]()
-                while true {
+                while leafNode > 0 || mode == .tc {
                     if !members[node].isEmpty { path.append(node) }
                     if node == 0 { break }
                     node = (node - 1) / 2
                 }
                 keyRows = path.reversed().map { ($0, true) }
+                if mode == .tftc { keyRows += members[leafNode].map { ($0, false) } }
             }
             if keyRows.isEmpty {
                 empty += 1
@@ -97,7 +105,7 @@ public enum Treeformer {
             let logits = keyRows.map { item -> Float in
                 var dot: Float = 0
                 for c in 0..<d { dot += query[query.startIndex + c] * (item.1 ? meanKeys[item.0 * d + c] : k.data[item.0 * d + c]) }
-                return dot * scale
+                return dot * scale + (logCount && item.1 ? logf(Float(members[item.0].count)) : 0)
             }
             let top = logits.max() ?? 0
             let exps = logits.map { expf($0 - top) }

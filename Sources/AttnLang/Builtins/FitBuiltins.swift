@@ -90,7 +90,7 @@ enum FitBuiltins {
                               .optional("neighbours", .int, .int(4)), .optional("seed", .optional(.int))],
                 summary: "Treeformer bootstrap 1: fit a model's learned trees to route like its dense attention; one record per tree.",
                 doc: """
-                For transformer(..., attention="tf" or "tc", split="learned") holding a trained dense \
+                For transformer(..., attention="tf", "tc" or "tftc", split="learned") holding a trained dense \
                 model's weights (load_weights(m, path, strict=false)). Every block mixes by dense \
                 attention meanwhile; each tree starts as a PCA tree of a batch's keys, then `steps` Adam \
                 steps (lr) move its hyperplane directions so that each query reaches the same nodes as \

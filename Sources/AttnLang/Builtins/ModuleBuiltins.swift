@@ -42,11 +42,21 @@ enum ModuleBuiltins {
         try args.choice("agg", NeuralProcess.Aggregation.self, NeuralProcess.Aggregation.allCases.map(\.rawValue))
     }
 
+    /// `log_count=`: only node means (attention="tc" or "tftc") have counts to weigh.
+    static func logCount(_ args: Arguments, _ mixer: TransformerBlock.Mixer) throws -> Bool {
+        let on = try args.bool("log_count")
+        guard !on || mixer == .tc || mixer == .tftc else {
+            throw BuiltinError(message: "log_count weighs Treeformer node means, which attention=\"\(mixer.rawValue)\" does not read",
+                               notes: ["help: attention=\"tc\" or \"tftc\""])
+        }
+        return on
+    }
+
     /// `attention=` and `split=` together: only Treeformer blocks have a tree to learn.
     static func mixerAndSplit(_ args: Arguments) throws -> (TransformerBlock.Mixer, TransformerBlock.TreeSplit) {
         let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
         let split = try args.choice("split", TransformerBlock.TreeSplit.self, TransformerBlock.TreeSplit.allCases.map(\.rawValue))
-        guard split == .pca || mixer == .tf || mixer == .tc else {
+        guard split == .pca || mixer.treeMode != nil else {
             throw BuiltinError(message: "split=\"\(split.rawValue)\" is for Treeformer blocks, not attention=\"\(mixer.rawValue)\"",
                                notes: ["help: attention=\"tf\", split=\"learned\""])
         }
@@ -91,7 +101,7 @@ enum ModuleBuiltins {
                 doc: """
                 The blocks of transformer(...) without embeddings or head (h = x + O(Mix(LN(x))), out = \
                 h + MLP(LN(h)), MLP width 2 dim), with the same token mixers: attention="dense", \
-                "linformer" (k rows; needs length=, the exact token count), "tf" / "tc" (Treeformer; \
+                "linformer" (k rows; needs length=, the exact token count), "tf" / "tc" / "tftc" (Treeformer; \
                 split="learned" needs length= for the tree depth), "tssa" (a ToST encoder). The \
                 trainable counterpart of encode(x) (seeded weights, MLP width 4 dim) and tost(x); its \
                 parameters are named blocks.i.... as in transformer, so weights move between them.
@@ -104,16 +114,19 @@ enum ModuleBuiltins {
         Builtin("transformer", [.optional("task", .optional(.task)), .optional("vocab", .optional(.int)), .optional("classes", .optional(.int)),
                                 .optional("length", .optional(.int))] + architectureParams +
                                [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("leaf", .int, .int(16)),
-                                .optional("split", .string, .string("pca")), .optional("seed", .optional(.int))],
+                                .optional("split", .string, .string("pca")), .optional("log_count", .bool, .bool(false)),
+                                .optional("seed", .optional(.int))],
                 summary: "A Transformer encoder for token tasks (copy_task, recall, listops); vocab, classes and length default to the task's.",
                 doc: """
                 Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \
                 a GELU MLP of width 2 dim), a final LayerNorm and a linear head on every token (copy, \
                 recall) or on the mean token (listops). The token mixer (`attention=`): "dense" (exact \
                 multi-head), "linformer" (keys and values projected along the sequence to k rows; the \
-                length is then fixed), "tf" / "tc" (Treeformer: a tree with leaves of about `leaf` keys \
-                routes whole query and key vectors; TF attends to the keys in the query's leaf, TC to the \
-                node means on its path; every head attends to the same rows), "tssa" (ToST: one \
+                length is then fixed), "tf" / "tc" / "tftc" (Treeformer: a tree with leaves of about `leaf` \
+                keys routes whole query and key vectors; TF attends to the keys in the query's leaf, TC to \
+                the node means on its path, TF + TC to the node means above the leaf and the leaf's keys; \
+                every head attends to the same rows; log_count=true adds log(count) to a node mean's \
+                score), "tssa" (ToST: one \
                 projection W, per-head temperatures, linear in N). A Treeformer tree is fitted to each sequence's keys by PCA splits (split="pca"), or is a \
                 parameter of the block (split="learned": hyperplanes blocks.i.tree.weight and .bias, \
                 depth from length and leaf, shared by all sequences), trained with straight-through \
@@ -134,7 +147,8 @@ enum ModuleBuiltins {
             let model = try SequenceTransformer.make(
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
-                mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split, seed: try args.seed(interp))
+                mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split,
+                logCount: try logCount(args, mixer), seed: try args.seed(interp))
             if let task { try model.architecture.check(task) }
             return .model(model)
         },

@@ -106,11 +106,13 @@ enum TreeBuiltins {
         Builtin("treeformer",
                 [.required("q", .tensor), .required("k", .tensor), .required("v", .tensor), .optional("mode", .string, .string("tf")),
                  .optional("depth", .optional(.size)), .optional("leaf", .optional(.size)), .optional("split", .string, .string("pca")),
-                 .optional("seed", .optional(.int))],
+                 .optional("seed", .optional(.int)), .optional("log_count", .bool, .bool(false))],
                 summary: "Treeformer attention: a decision tree routes queries and keys; TF attends within the leaf, TC along the path.",
                 doc: """
                 mode="tf": each query attends to the keys in its leaf (empty leaf: zero row, counted in .empty).
                 mode="tc": each query attends to the mean key/value of every non-empty node on its path.
+                mode="tftc": the node means above its leaf plus the leaf's own keys (fine near, coarse far).
+                log_count=true (tc, tftc): a node mean's score gains log(count), so it weighs like its keys.
                 Depth defaults to the smallest giving leaves of at most `leaf` keys (default 32).
                 split="pca" (principal direction, balanced by the median) or "random" (seeded hyperplanes).
                 Stats: .tokens (mean attended per query), .empty, .flops, .ms.
@@ -118,12 +120,12 @@ enum TreeBuiltins {
             let k = try args.tensor("k")
             let n = k.rank == 2 ? k.shape[0] : 0
             let depth = try args.size("depth", n: n, interp), leaf = try args.size("leaf", n: n, interp)
-            let mode = try args.choice("mode", Treeformer.Mode.self, ["tf", "tc"])
+            let mode = try args.choice("mode", Treeformer.Mode.self, Treeformer.Mode.allCases.map(\.rawValue))
             let split = try args.choice("split", Treeformer.Split.self, ["pca", "random"])
             let seedValue = try args.seed(interp)
             let (result, ms) = try TimingBuiltins.measure {
                 try Treeformer.forward(q: try args.tensor("q"), k: k, v: try args.tensor("v"), mode: mode, depth: depth, leaf: leaf,
-                                       split: split, seed: seedValue)
+                                       split: split, seed: seedValue, logCount: try args.bool("log_count"))
             }
             return .tensor(result.output, stats: Record([("tokens", .float(result.tokens)), ("flops", .float(result.flops)),
                                                          ("empty", .int(result.empty)), ("ms", .float(ms))]))

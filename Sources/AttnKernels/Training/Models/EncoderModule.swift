@@ -18,7 +18,7 @@ public struct EncoderModule: Architecture {
         guard (1...32).contains(layers), (1...4096).contains(dim) else {
             throw KernelError.invalidArgument("encoder: layers 1-32 and dim 1-4096, got \(layers) and \(dim)")
         }
-        let needsLength = mixer == .linformer || (split == .learned && (mixer == .tf || mixer == .tc))
+        let needsLength = mixer == .linformer || (split == .learned && mixer.treeMode != nil)
         if needsLength && length == nil {
             throw KernelError.invalidArgument("encoder: attention=\"\(mixer.rawValue)\"\(split == .learned ? " with learned trees" : "") needs the sequence length (length=)")
         }

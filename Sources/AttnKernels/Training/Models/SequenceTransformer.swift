@@ -15,7 +15,7 @@ public struct SequenceTransformer: Architecture {
 
     public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
                             mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, split: TransformerBlock.TreeSplit = .pca,
-                            seed: UInt64) throws -> Model {
+                            logCount: Bool = false, seed: UInt64) throws -> Model {
         guard (0...32).contains(layers), (1...4096).contains(dim), (1...65_536).contains(maxLength) else {
             throw KernelError.invalidArgument("transformer: layers 0-32, dim 1-4096 and length 1-65536, got \(layers), \(dim), \(maxLength)")
         }
@@ -24,7 +24,7 @@ public struct SequenceTransformer: Architecture {
         let positions = try EmbeddingLayer("positions", maxLength, dim, &store, &rng)
         let blocks = try (0..<layers).map {
             try TransformerBlock("blocks.\($0)", dim: dim, heads: heads, mixer: mixer, sequence: maxLength, projected: projected, leaf: leaf,
-                                 split: split, &store, &rng)
+                                 split: split, logCount: logCount, &store, &rng)
         }
         let norm = try LayerNormLayer("norm", dim, &store)
         let head = try LinearLayer("head", dim, classes, &store, &rng)
@@ -36,7 +36,7 @@ public struct SequenceTransformer: Architecture {
 
     public var kind: String { "transformer" }
     public var summary: String {
-        let attention = TransformerBlock.mixerDescription(mixer, projected: projected, leaf: leaf, split: split)
+        let attention = TransformerBlock.mixerDescription(mixer, projected: projected, leaf: leaf, split: split, logCount: blocks.first?.logCount ?? false)
         return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
     }
 
