@@ -174,9 +174,11 @@ public struct TransformerBlock: Sendable {
 
     /// The same; `tokens` receives the mean number of keys (or node summaries) each query read.
     /// With a `probe`, a Treeformer block mixes by dense multi-head attention instead and hands
-    /// its queries and keys to the probe (bootstrap 1: fitting trees to the dense model).
+    /// its queries and keys to the probe (bootstrap 1: fitting trees to the dense model). With a
+    /// `balance` sink, a learned-tree block hands it its keys' routing balance term.
     func callAsFunction(_ x: Tape.Variable, blocks: Int, causal: Bool = false, _ p: BoundParameters, tokens: inout Double,
-                        probe: ((_ queries: Tensor, _ keys: Tensor) throws -> Void)? = nil) throws -> Tape.Variable {
+                        probe: ((_ queries: Tensor, _ keys: Tensor) throws -> Void)? = nil,
+                        balance: ((Tape.Variable) -> Void)? = nil) throws -> Tape.Variable {
         let t = p.tape
         let normed = try norm1(x, p)
         let n = t.value(x).shape[0] / blocks
@@ -194,6 +196,7 @@ public struct TransformerBlock: Sendable {
                 tokens = Double(n)
             case .tf, .tc, .tftc:
                 let learned = try tree.map { LearnedTree(normals: try p($0.normals), offsets: try p($0.offsets), depth: $0.depth) }
+                if let balance, let learned { balance(try t.routingBalance(k, through: learned)) }
                 let result = try t.treeformerAttention(q, k, v, blocks: blocks, mode: mixer.treeMode ?? .tf, leaf: leaf, heads: heads, tree: learned,
                                                        logCount: logCount)
                 (mixed, tokens) = (result.output, result.tokensPerQuery)

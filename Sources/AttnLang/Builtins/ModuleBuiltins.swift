@@ -115,7 +115,7 @@ enum ModuleBuiltins {
                                 .optional("length", .optional(.int))] + architectureParams +
                                [.optional("attention", .string, .string("dense")), .optional("k", .int, .int(32)), .optional("leaf", .int, .int(16)),
                                 .optional("split", .string, .string("pca")), .optional("log_count", .bool, .bool(false)),
-                                .optional("seed", .optional(.int))],
+                                .optional("balance", .number, .float(0)), .optional("seed", .optional(.int))],
                 summary: "A Transformer encoder for token tasks (copy_task, recall, listops); vocab, classes and length default to the task's.",
                 doc: """
                 Token and learned position embeddings, `layers` pre-norm blocks (multi-head attention and \
@@ -130,7 +130,10 @@ enum ModuleBuiltins {
                 projection W, per-head temperatures, linear in N). A Treeformer tree is fitted to each sequence's keys by PCA splits (split="pca"), or is a \
                 parameter of the block (split="learned": hyperplanes blocks.i.tree.weight and .bias, \
                 depth from length and leaf, shared by all sequences), trained with straight-through \
-                gradients by fit and fitted to a dense model's attention by fit_trees. evaluate's \
+                gradients by fit and fitted to a dense model's attention by fit_trees; balance=w > 0 adds \
+                w times a routing balance term to the training loss (per tree node, the squared gap \
+                between the mean soft probability of its keys going right and 1/2, weighted by the \
+                share of keys reaching the node; only the hyperplanes get its gradient). evaluate's \
                 `tokens` is the keys each query read.
                 """) { args, interp in
             var task: (any TrainingTask)?
@@ -148,7 +151,7 @@ enum ModuleBuiltins {
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
                 mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split,
-                logCount: try logCount(args, mixer), seed: try args.seed(interp))
+                logCount: try logCount(args, mixer), balance: Float(try args.double("balance")), seed: try args.seed(interp))
             if let task { try model.architecture.check(task) }
             return .model(model)
         },

@@ -8,6 +8,8 @@ public struct SequenceTransformer: Architecture {
     public let mixer: TransformerBlock.Mixer
     public let projected: Int, leaf: Int
     public let split: TransformerBlock.TreeSplit
+    /// Weight of the learned trees' routing balance term in the training loss (0: none).
+    public let balance: Float
     let tokens: EmbeddingLayer, positions: EmbeddingLayer
     let blocks: [TransformerBlock]
     let norm: LayerNormLayer
@@ -15,7 +17,11 @@ public struct SequenceTransformer: Architecture {
 
     public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
                             mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, split: TransformerBlock.TreeSplit = .pca,
-                            logCount: Bool = false, seed: UInt64) throws -> Model {
+                            logCount: Bool = false, balance: Float = 0, seed: UInt64) throws -> Model {
+        guard balance >= 0, balance.isFinite else { throw KernelError.invalidArgument("balance must be a weight of at least 0, got \(balance)") }
+        guard balance == 0 || (split == .learned && mixer.treeMode != nil) else {
+            throw KernelError.invalidArgument("balance weighs learned trees' routing; this model has none (use a Treeformer attention with split=\"learned\")")
+        }
         guard (0...32).contains(layers), (1...4096).contains(dim), (1...65_536).contains(maxLength) else {
             throw KernelError.invalidArgument("transformer: layers 0-32, dim 1-4096 and length 1-65536, got \(layers), \(dim), \(maxLength)")
         }
@@ -29,7 +35,7 @@ public struct SequenceTransformer: Architecture {
         let norm = try LayerNormLayer("norm", dim, &store)
         let head = try LinearLayer("head", dim, classes, &store, &rng)
         let architecture = SequenceTransformer(vocabulary: vocabulary, classes: classes, dim: dim, heads: heads, maxLength: maxLength,
-                                               mixer: mixer, projected: projected, leaf: leaf, split: split, tokens: tokens, positions: positions,
+                                               mixer: mixer, projected: projected, leaf: leaf, split: split, balance: balance, tokens: tokens, positions: positions,
                                                blocks: blocks, norm: norm, head: head)
         return Model(architecture, parameters: store)
     }
@@ -37,7 +43,8 @@ public struct SequenceTransformer: Architecture {
     public var kind: String { "transformer" }
     public var summary: String {
         let attention = TransformerBlock.mixerDescription(mixer, projected: projected, leaf: leaf, split: split, logCount: blocks.first?.logCount ?? false)
-        return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention))"
+        let balanced = balance > 0 ? ", balance=\(balance)" : ""
+        return "transformer(vocab=\(vocabulary), classes=\(classes), dim=\(dim), layers=\(blocks.count), heads=\(heads), length=\(maxLength), \(attention)\(balanced))"
     }
 
     public func check(_ task: TrainingTask) throws {
@@ -55,7 +62,7 @@ public struct SequenceTransformer: Architecture {
     }
 
     public func pass(_ batch: TaskBatch, _ p: BoundParameters, training: Bool, rng: inout Xoshiro256) throws -> PassResult {
-        try run(batch, p, probe: nil)
+        try run(batch, p, probe: nil, training: training)
     }
 
     /// The learned trees, one per Treeformer block with `split="learned"`.
@@ -72,7 +79,9 @@ public struct SequenceTransformer: Architecture {
         return samples
     }
 
-    func run(_ batch: TaskBatch, _ p: BoundParameters, probe: ((Int, Tensor, Tensor) throws -> Void)?) throws -> PassResult {
+    /// While training with `balance` > 0, the loss gains balance times the blocks' routing
+    /// balance terms (TapeRoutingBalance.swift); evaluation reports the task loss alone.
+    func run(_ batch: TaskBatch, _ p: BoundParameters, probe: ((Int, Tensor, Tensor) throws -> Void)?, training: Bool = false) throws -> PassResult {
         guard case let .sequences(ids, length, count, targets, perToken) = batch else {
             throw KernelError.invalidArgument("a transformer needs a token task")
         }
@@ -80,9 +89,11 @@ public struct SequenceTransformer: Architecture {
         let positionIds = (0..<(count * length)).map { $0 % length }
         var x = try t.add(try tokens(ids, p), try positions(positionIds, p))
         var tokensPerQuery = 0.0
+        var balanceTerms = [Tape.Variable]()
+        let collect: ((Tape.Variable) -> Void)? = training && balance > 0 ? { balanceTerms.append($0) } : nil
         for (index, block) in blocks.enumerated() {
             var attended = 0.0
-            x = try block(x, blocks: count, p, tokens: &attended, probe: probe.map { sink in { try sink(index, $0, $1) } })
+            x = try block(x, blocks: count, p, tokens: &attended, probe: probe.map { sink in { try sink(index, $0, $1) } }, balance: collect)
             tokensPerQuery += attended / Double(max(1, blocks.count))
         }
         x = try norm(x, p)
@@ -94,8 +105,10 @@ public struct SequenceTransformer: Architecture {
         }
         let logits = try head(x, p)
         let loss = try t.crossEntropy(logits, targets: targets)
+        var total = loss.loss
+        for term in balanceTerms { total = try t.add(total, t.scale(term, by: balance)) }
         let scored = targets.filter { $0 >= 0 }.count
-        return PassResult(loss: loss.loss, metricSum: Double(loss.correct.filter { $0 }.count), metricCount: scored,
+        return PassResult(loss: total, metricSum: Double(loss.correct.filter { $0 }.count), metricCount: scored,
                           tokensPerQuery: tokensPerQuery, outputs: logits)
     }
 }
