@@ -10,13 +10,8 @@ import Foundation
 // the rows (the keys carry the task's information) to the splits.
 extension Tape {
     public func routingBalance(_ z: Variable, through tree: LearnedTree, temperature: Float = 1) throws -> Variable {
-        let x = value(z), w = value(tree.normals), b = value(tree.offsets)
+        let (x, w, b) = try routingOperands(z, tree, temperature: temperature)
         let depth = tree.depth, internalCount = (1 << depth) - 1
-        guard (1...Treeformer.maxDepth).contains(depth), x.rank == 2, w.shape == [internalCount, x.shape[1]], b.shape == [internalCount] else {
-            throw KernelError.shapeMismatch("a learned tree of depth \(depth) needs hyperplanes [\(internalCount), d] and offsets [\(internalCount)] for rows [n, d]",
-                                            w.shape, x.shape)
-        }
-        guard temperature > 0 else { throw KernelError.invalidArgument("routing temperature must be positive, got \(temperature)") }
         let (rows, dim) = (x.shape[0], x.shape[1])
         guard rows > 0 else { return leaf(try Tensor(zeros: [1])) }
         let (visited, scores, _) = Treeformer.hardRoutes(x, normals: w, offsets: b, depth: depth)

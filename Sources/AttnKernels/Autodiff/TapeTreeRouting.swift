@@ -24,13 +24,8 @@ extension Tape {
     /// Each row's leaf (a heap node index, 2^depth - 1 ..< 2^(depth+1) - 1) and the
     /// straight-through gate [rows], all ones.
     public func route(_ z: Variable, through tree: LearnedTree, temperature: Float = 1) throws -> (leaves: [Int], gate: Variable) {
-        let x = value(z), w = value(tree.normals), b = value(tree.offsets)
-        let depth = tree.depth, internalCount = (1 << depth) - 1
-        guard (1...Treeformer.maxDepth).contains(depth), x.rank == 2, w.shape == [internalCount, x.shape[1]], b.shape == [internalCount] else {
-            throw KernelError.shapeMismatch("a learned tree of depth \(depth) needs hyperplanes [\(internalCount), d] and offsets [\(internalCount)] for rows [n, d]",
-                                            w.shape, x.shape)
-        }
-        guard temperature > 0 else { throw KernelError.invalidArgument("routing temperature must be positive, got \(temperature)") }
+        let (x, w, b) = try routingOperands(z, tree, temperature: temperature)
+        let depth = tree.depth
         let (rows, dim) = (x.shape[0], x.shape[1])
         let (visited, scores, leaves) = Treeformer.hardRoutes(x, normals: w, offsets: b, depth: depth)
         let gate = record(try Tensor(shape: [rows], repeating: 1)) { up, accumulate in
@@ -53,6 +48,19 @@ extension Tape {
             try accumulate(tree.offsets, db)
         }
         return (leaves, gate)
+    }
+
+    /// The rows' and the tree's values, checked: hyperplanes [2^depth - 1, d] and offsets
+    /// [2^depth - 1] for rows [n, d], and a positive temperature.
+    func routingOperands(_ z: Variable, _ tree: LearnedTree, temperature: Float) throws -> (rows: Tensor, normals: Tensor, offsets: Tensor) {
+        let x = value(z), w = value(tree.normals), b = value(tree.offsets)
+        let depth = tree.depth, internalCount = (1 << depth) - 1
+        guard (1...Treeformer.maxDepth).contains(depth), x.rank == 2, w.shape == [internalCount, x.shape[1]], b.shape == [internalCount] else {
+            throw KernelError.shapeMismatch("a learned tree of depth \(depth) needs hyperplanes [\(internalCount), d] and offsets [\(internalCount)] for rows [n, d]",
+                                            w.shape, x.shape)
+        }
+        guard temperature > 0 else { throw KernelError.invalidArgument("routing temperature must be positive, got \(temperature)") }
+        return (x, w, b)
     }
 
     /// Row r of x [rows, c] times factor[r] (factor [rows]).
