@@ -1,7 +1,7 @@
 // Large products (C more than one block, B wider than the in-place limit): each depth slice of
 // a wide block of B's columns is packed into panels ONCE, by all threads, and then every chunk
 // of C's rows runs its strips against those shared panels (GemmBlock.swift). Packing per chunk
-// instead copied B once per row chunk (13 times for 2048^3) and spent a sixth of the time in
+// instead copied B once per row chunk (13 times for 2048^3) and spent about a seventh of the time in
 // copies. Chunks are fixed row ranges and each C element still gets its depth slices in order,
 // so the bits are those of the one-block loop for any thread count.
 extension Gemm {
