@@ -47,14 +47,8 @@ extension Tape {
                 case .tf:
                     rowsPerQuery.append(members[leafNode].map { [(b * n + $0, 1)] })
                 case .tc, .tftc:
-                    // Node means from the leaf (tc) or its parent (tftc) up; tftc adds the leaf's keys.
-                    var path = [Int](), node = mode == .tc ? leafNode : (leafNode - 1) / 2
-                    while leafNode > 0 || mode == .tc {
-                        if !members[node].isEmpty { path.append(node) }
-                        if node == 0 { break }
-                        node = (node - 1) / 2
-                    }
-                    var rows = path.reversed().map { node in
+                    // Node means (a row mixing the node's keys); tftc adds the leaf's keys.
+                    var rows = Treeformer.meanNodes(leaf: leafNode, members: members, mode: mode).map { node in
                         members[node].map { (b * n + $0, 1 / Float(members[node].count)) }
                     }
                     if mode == .tftc { rows += members[leafNode].map { [(b * n + $0, 1)] } }

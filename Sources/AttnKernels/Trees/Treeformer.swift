@@ -86,15 +86,7 @@ public enum Treeformer {
             case .tf:
                 keyRows = members[leafNode].map { ($0, false) }
             case .tc, .tftc:
-                // The non-empty nodes from the leaf (tc) or its parent (tftc) up to the root.
-                var node = mode == .tc ? leafNode : (leafNode - 1) / 2
-                var path = [Int]()
-                while leafNode > 0 || mode == .tc {
-                    if !members[node].isEmpty { path.append(node) }
-                    if node == 0 { break }
-                    node = (node - 1) / 2
-                }
-                keyRows = path.reversed().map { ($0, true) }
+                keyRows = Treeformer.meanNodes(leaf: leafNode, members: members, mode: mode).map { ($0, true) }
                 if mode == .tftc { keyRows += members[leafNode].map { ($0, false) } }
             }
             if keyRows.isEmpty {
@@ -119,6 +111,20 @@ public enum Treeformer {
         return Result(output: out, tokens: m == 0 ? 0 : Double(attended) / Double(m), empty: empty,
                       flops: routingFlops + 2 * Double(attended) * Double(d + dv), depth: h,
                       normals: routing.normals, offsets: routing.offsets)
+    }
+
+    /// The nodes whose mean a query in `leaf` reads, root first: the non-empty nodes on its
+    /// path from the root to the leaf (tc) or to the leaf's parent (tftc, which reads the leaf's
+    /// keys themselves). TF reads none.
+    public static func meanNodes(leaf: Int, members: [[Int]], mode: Mode) -> [Int] {
+        guard mode != .tf, mode == .tc || leaf > 0 else { return [] }
+        var path = [Int](), node = mode == .tc ? leaf : (leaf - 1) / 2
+        while true {
+            if !members[node].isEmpty { path.append(node) }
+            if node == 0 { break }
+            node = (node - 1) / 2
+        }
+        return path.reversed()
     }
 
     /// A fitted tree: hyperplanes per internal node (heap order) and the keys reaching each node.
