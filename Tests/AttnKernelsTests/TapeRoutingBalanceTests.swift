@@ -31,6 +31,9 @@ extension TapeTests {
         let task = try ListOpsTask(length: 16, depth: 1, arguments: 3)
         XCTAssertThrowsError(try SequenceTransformer.make(vocabulary: 17, classes: 10, dim: 8, layers: 1, heads: 2, maxLength: 16,
                                                           mixer: .tf, projected: 0, leaf: 4, split: .pca, balance: 1, seed: 1))
+        // log_count likewise needs node means (TC or TF + TC) to weigh.
+        XCTAssertThrowsError(try SequenceTransformer.make(vocabulary: 17, classes: 10, dim: 8, layers: 1, heads: 2, maxLength: 16,
+                                                          mixer: .tf, projected: 0, leaf: 4, logCount: true, seed: 1))
         let model = try SequenceTransformer.make(vocabulary: 17, classes: 10, dim: 8, layers: 2, heads: 2, maxLength: 16,
                                                  mixer: .tf, projected: 0, leaf: 4, split: .learned, balance: 0.5, seed: 1)
         XCTAssertTrue(model.architecture.summary.contains("balance=0.5"), model.architecture.summary)

@@ -42,16 +42,6 @@ enum ModuleBuiltins {
         try args.choice("agg", NeuralProcess.Aggregation.self, NeuralProcess.Aggregation.allCases.map(\.rawValue))
     }
 
-    /// `log_count=`: only node means (attention="tc" or "tftc") have counts to weigh.
-    static func logCount(_ args: Arguments, _ mixer: TransformerBlock.Mixer) throws -> Bool {
-        let on = try args.bool("log_count")
-        guard !on || mixer == .tc || mixer == .tftc else {
-            throw BuiltinError(message: "log_count weighs Treeformer node means, which attention=\"\(mixer.rawValue)\" does not read",
-                               notes: ["help: attention=\"tc\" or \"tftc\""])
-        }
-        return on
-    }
-
     /// `attention=` and `split=` together: only Treeformer blocks have a tree to learn.
     static func mixerAndSplit(_ args: Arguments) throws -> (TransformerBlock.Mixer, TransformerBlock.TreeSplit) {
         let mixer = try args.choice("attention", TransformerBlock.Mixer.self, TransformerBlock.Mixer.allCases.map(\.rawValue))
@@ -151,7 +141,7 @@ enum ModuleBuiltins {
                 vocabulary: try size("vocab", task?.vocabulary), classes: try size("classes", task?.classes), dim: try positive(args, "dim"),
                 layers: try args.int("layers"), heads: try positive(args, "heads"), maxLength: try size("length", task?.length),
                 mixer: mixer, projected: try positive(args, "k"), leaf: try positive(args, "leaf"), split: split,
-                logCount: try logCount(args, mixer), balance: Float(try args.double("balance")), seed: try args.seed(interp))
+                logCount: try args.bool("log_count"), balance: Float(try args.double("balance")), seed: try args.seed(interp))
             if let task { try model.architecture.check(task) }
             return .model(model)
         },

@@ -18,6 +18,10 @@ public struct SequenceTransformer: Architecture {
     public static func make(vocabulary: Int, classes: Int, dim: Int, layers: Int, heads: Int, maxLength: Int,
                             mixer: TransformerBlock.Mixer, projected: Int, leaf: Int = 16, split: TransformerBlock.TreeSplit = .pca,
                             logCount: Bool = false, balance: Float = 0, seed: UInt64) throws -> Model {
+        // Only node means (TC, TF + TC) have counts to weigh, only learned trees a balance.
+        guard !logCount || mixer == .tc || mixer == .tftc else {
+            throw KernelError.invalidArgument("log_count weighs Treeformer node means, which attention=\"\(mixer.rawValue)\" does not read; use attention=\"tc\" or \"tftc\"")
+        }
         guard balance >= 0, balance.isFinite else { throw KernelError.invalidArgument("balance must be a weight of at least 0, got \(balance)") }
         guard balance == 0 || (split == .learned && mixer.treeMode != nil) else {
             throw KernelError.invalidArgument("balance weighs learned trees' routing; this model has none (use a Treeformer attention with split=\"learned\")")
