@@ -118,24 +118,33 @@ enum FlashAttention {
     }
 
     /// K and V as the caller gave them, and how to pack them: K^T per head as panels of `width`
-    /// keys ([paddedHeadDim][width] each), V per head as rows of paddedDimV. Padding is zero.
+    /// keys ([paddedHeadDim][width] each), V per head as panels of `width` value columns
+    /// ([keys][width] each, `panelStride` keys apart), so a tile's B is contiguous (V's rows,
+    /// paddedDimV apart, mapped a panel's lines onto half of the L1 cache's sets). Padding is zero.
     struct KeySource: @unchecked Sendable {
         let k: UnsafePointer<Float>
         let v: UnsafePointer<Float>
         let n, dim, dimV, headDim, headDimV, width, paddedHeadDim, paddedDimV: Int
 
         /// Packs keys first..<last of `head` (first a multiple of `width`; keys past n are
-        /// padding) into kt and vPadded, which start at key `first`.
-        func pack(head: Int, first: Int, last: Int, kt: UnsafeMutablePointer<Float>, vPadded: UnsafeMutablePointer<Float>) {
+        /// padding) into kt and vPanels, which start at key `first` (of V's first panel).
+        func pack(head: Int, first: Int, last: Int, kt: UnsafeMutablePointer<Float>, vPanels: UnsafeMutablePointer<Float>, panelStride: Int) {
             // Zero first: the padding (keys past n, columns past headDimV) must be 0.
             kt.update(repeating: 0, count: (last - first) * paddedHeadDim)
-            vPadded.update(repeating: 0, count: (last - first) * paddedDimV)
+            for panel in 0..<(paddedDimV / width) {
+                (vPanels + panel * panelStride * width).update(repeating: 0, count: (last - first) * width)
+            }
             for key in first..<min(n, last) {
                 let local = key - first
-                let panel = kt + (local / width) * paddedHeadDim * width + local % width
+                let keyPanel = kt + (local / width) * paddedHeadDim * width + local % width
                 let source = k + key * dim + head * headDim
-                for c in 0..<headDim { panel[c * width] = source[c] }
-                (vPadded + local * paddedDimV).copyShortRow(from: v + key * dimV + head * headDimV, count: headDimV)
+                for c in 0..<headDim { keyPanel[c * width] = source[c] }
+                let values = v + key * dimV + head * headDimV
+                var column = 0
+                while column < headDimV {
+                    (vPanels + (column / width * panelStride + local) * width).copyShortRow(from: values + column, count: min(width, headDimV - column))
+                    column += width
+                }
             }
         }
 
@@ -145,9 +154,19 @@ enum FlashAttention {
             Parallel.forEach(chunks: heads * chunksPerHead) { item in
                 let h = item / chunksPerHead
                 let first = (item % chunksPerHead) * packChunk
-                pack(head: h, first: first, last: min(paddedKeys, first + packChunk),
-                     kt: kt + (h * paddedKeys + first) * paddedHeadDim, vPadded: vPadded + (h * paddedKeys + first) * paddedDimV)
+                pack(head: h, first: first, last: min(paddedKeys, first + packChunk), kt: kt + (h * paddedKeys + first) * paddedHeadDim,
+                     vPanels: vPadded + h * paddedKeys * paddedDimV + first * width, panelStride: paddedKeys)
             }
+        }
+    }
+
+    /// acc += P V for one tile: P is the score block read in place (rows keyBlock apart), V a
+    /// packed panel. The constant strides let the compiler address both with fixed offsets.
+    @inline(never)
+    static func valueTile(_ shape: TileShape, k: Int, p: UnsafePointer<Float>, v: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>, ldc: Int) {
+        switch shape {
+        case .wide: MicroKernel.tile8x32Body(k: k, a: p, rs: keyBlock, ss: 1, b: v, ldb: 32, c: acc, ldc: ldc, accumulate: true)
+        case .narrow: MicroKernel.tile6x16Body(k: k, a: p, rs: keyBlock, ss: 1, b: v, ldb: 16, c: acc, ldc: ldc, accumulate: true)
         }
     }
 
@@ -177,13 +196,12 @@ enum FlashAttention {
             let qBlock = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * paddedHeadDim)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * keyBlock)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * paddedDimV)
-            let runningMax = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows)
-            let runningSum = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows)
+            let softmax = OnlineSoftmax(rows: paddedRows)
             let blockKT = UnsafeMutablePointer<Float>.allocate(capacity: keys == nil ? 0 : keyBlock * paddedHeadDim)
             let blockV = UnsafeMutablePointer<Float>.allocate(capacity: keys == nil ? 0 : keyBlock * paddedDimV)
             defer {
                 qBlock.deallocate(); scores.deallocate(); acc.deallocate()
-                runningMax.deallocate(); runningSum.deallocate(); blockKT.deallocate(); blockV.deallocate()
+                softmax.deallocate(); blockKT.deallocate(); blockV.deallocate()
             }
             // Q's block is packed as the micro-kernel's strips (each step's rows together), so
             // the score tiles run the constant-stride kernel; padding rows are zero.
@@ -194,8 +212,6 @@ enum FlashAttention {
                 for c in 0..<headDim { lane[c * shape.rows] = source[c] * scale }
             }
             acc.update(repeating: 0, count: paddedRows * paddedDimV)
-            runningMax.update(repeating: -.infinity, count: paddedRows)
-            runningSum.update(repeating: 0, count: paddedRows)
             let ktHead = kt + head * paddedKeys * paddedHeadDim
             let vHead = v + head * paddedKeys * paddedDimV
 
@@ -205,40 +221,39 @@ enum FlashAttention {
                 let count = min(keyBlock, keyEnd - keyStart)
                 let paddedCount = (count + width - 1) / width * width
                 // This block's K^T panels and V rows, starting at key keyStart.
-                var (blockKeys, blockValues) = (ktHead + keyStart * paddedHeadDim, vHead + keyStart * paddedDimV)
+                // V's panels are valuePanelStride keys apart.
+                var (blockKeys, blockValues, valuePanelStride) = (ktHead + keyStart * paddedHeadDim, vHead + keyStart * width, paddedKeys)
                 if let keys {
-                    keys.pack(head: head, first: keyStart, last: keyStart + paddedCount, kt: blockKT, vPadded: blockV)
-                    (blockKeys, blockValues) = (blockKT, blockV)
+                    keys.pack(head: head, first: keyStart, last: keyStart + paddedCount, kt: blockKT, vPanels: blockV, panelStride: keyBlock)
+                    (blockKeys, blockValues, valuePanelStride) = (blockKT, blockV, keyBlock)
                 }
                 // S = Q K^T for this block of keys.
-                var strip = 0
-                while strip < paddedRows {
-                    for panel in 0..<(paddedCount / width) {
+                for panel in 0..<(paddedCount / width) {
+                    var strip = 0
+                    while strip < paddedRows {
                         MicroKernel.packedTile(shape, k: headDim, a: qBlock + strip * paddedHeadDim,
                                                b: blockKeys + panel * paddedHeadDim * width,
                                                c: scores + strip * keyBlock + panel * width, ldc: keyBlock, accumulate: false, prefetchingC: false)
+                        strip += shape.rows
                     }
-                    strip += shape.rows
                 }
                 for r in 0..<paddedRows {
                     let row = scores + r * keyBlock
                     // Keys past the end (padding) and, when causal, after the query are masked.
                     let visible = causal ? min(count, max(0, rowStart + r + 1 - keyStart)) : count
                     if visible < paddedCount { (row + visible).update(repeating: -.infinity, count: paddedCount - visible) }
-                    softmaxStep(row: row, count: paddedCount, runningMax: runningMax + r, runningSum: runningSum + r,
-                                acc: acc + r * paddedDimV, accWidth: paddedDimV)
                 }
+                softmax.step(scores: scores, stride: keyBlock, count: paddedCount, acc: acc, accWidth: paddedDimV)
                 // O += P V (a head's value columns that fit a 16-wide tile take that tile).
                 if shape == .wide && headDimV <= TileShape.narrow.columns {
-                    Gemm.multiplyUnpacked(scores, lda: keyBlock, blockValues, ldb: paddedDimV, acc, ldc: paddedDimV,
+                    Gemm.multiplyUnpacked(scores, lda: keyBlock, blockValues, ldb: width, acc, ldc: paddedDimV,
                                           m: rows, n: headDimV, k: paddedCount, accumulate: true, shape: .narrow)
                 } else {
-                    strip = 0
+                    var strip = 0
                     while strip < paddedRows {
                         for panel in 0..<(paddedDimV / width) {
-                            MicroKernel.tile(shape, k: paddedCount, a: scores + strip * keyBlock, rowStride: keyBlock, stepStride: 1,
-                                             b: blockValues + panel * width, ldb: paddedDimV,
-                                             c: acc + strip * paddedDimV + panel * width, ldc: paddedDimV, accumulate: true)
+                            FlashAttention.valueTile(shape, k: paddedCount, p: scores + strip * keyBlock, v: blockValues + panel * valuePanelStride * width,
+                                                     acc: acc + strip * paddedDimV + panel * width, ldc: paddedDimV)
                         }
                         strip += shape.rows
                     }
@@ -251,16 +266,16 @@ enum FlashAttention {
                 for r in 0..<rows {
                     let row = base + r * (paddedDimV + 2)
                     row.update(from: acc + r * paddedDimV, count: paddedDimV)
-                    row[paddedDimV] = runningMax[r]
-                    row[paddedDimV + 1] = runningSum[r]
+                    row[paddedDimV] = softmax.runningMax[r]
+                    row[paddedDimV + 1] = softmax.runningSum[r]
                 }
                 return
             }
             for r in 0..<rows {
                 let destination = out + (rowStart + r) * dimV + head * headDimV
-                let inverse = 1 / runningSum[r]
+                let inverse = 1 / softmax.runningSum[r]
                 for c in 0..<headDimV { destination[c] = acc[r * paddedDimV + c] * inverse }
-                logSumExp?[head * m + rowStart + r] = naturalLogSumExp(max: runningMax[r], sum: runningSum[r])
+                logSumExp?[head * m + rowStart + r] = naturalLogSumExp(max: softmax.runningMax[r], sum: softmax.runningSum[r])
             }
         }
 
@@ -294,52 +309,6 @@ enum FlashAttention {
                 let inverse = 1 / total
                 for c in 0..<headDimV { destination[c] *= inverse }
                 logSumExp?[head * m + rowStart + r] = naturalLogSumExp(max: top, sum: total)
-            }
-        }
-
-        /// Online softmax for one row of one key block: scores become probabilities 2^(s - m_new),
-        /// and the row's running sum and accumulator are rescaled by 2^(m_old - m_new).
-        /// `count` is a multiple of 16 (whole panels).
-        @inline(__always)
-        func softmaxStep(row: UnsafeMutablePointer<Float>, count: Int, runningMax: UnsafeMutablePointer<Float>,
-                         runningSum: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, accWidth: Int) {
-            typealias V = SIMD16<Float>
-            @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-            var blockMax = V(repeating: -.infinity)
-            var j = 0
-            while j < count {
-                let scores = load16(row + j)
-                blockMax = blockMax.replacing(with: scores, where: scores .> blockMax)
-                j += 16
-            }
-            let newMax = max(runningMax.pointee, blockMax.max())
-            // A row with nothing visible yet keeps m = -inf; its probabilities are all 0.
-            let shift = newMax == -.infinity ? 0 : newMax
-            // A row's first block has nothing to rescale (2^-inf = 0, and the sum and accumulator are 0).
-            let isFirst = runningMax.pointee == -.infinity
-            let correction = isFirst ? 0 : FastExp.exp2(runningMax.pointee - shift)
-            runningMax.pointee = newMax
-            // Eight lanes of sums, each adding its elements in index order (the low half of every
-            // 16 before the high half), so the total does not depend on the vector width.
-            var sum = SIMD8<Float>()
-            let shiftVector = V(repeating: shift)
-            j = 0
-            while j < count {
-                let p = FastExp.exp2(load16(row + j) - shiftVector)
-                UnsafeMutableRawPointer(row + j).storeBytes(of: p, as: V.self)
-                sum += p.lowHalf
-                sum += p.highHalf
-                j += 16
-            }
-            runningSum.pointee = runningSum.pointee * correction + sum.sum()
-            if isFirst { return }
-            if correction != 1 {
-                let factor = Vector16(repeating: correction)
-                var c = 0
-                while c < accWidth {
-                    MicroKernel.store(MicroKernel.load(acc + c) * factor, acc + c)
-                    c += 16
-                }
             }
         }
     }
