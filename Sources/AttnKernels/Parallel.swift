@@ -21,18 +21,22 @@ public enum Parallel {
         }
     }
 
-    /// Runs `body(chunk)` for every chunk in 0..<chunks; worker w takes chunks w, w+T, w+2T...
+    /// Runs `body(chunk)` for every chunk in 0..<chunks. Each worker takes the next chunk not yet
+    /// taken: on a shared machine one core can run slower than the other for a while, and a fixed
+    /// assignment would leave the fast one waiting. Which worker runs a chunk never changes what
+    /// the chunk computes.
     public static func forEach(chunks: Int, _ body: (Int) -> Void) {
         let workers = min(threadCount, chunks)
         if workers <= 1 {
             for chunk in 0..<chunks { body(chunk) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var chunk = worker
-            while chunk < chunks {
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if chunk >= chunks { return }
                 body(chunk)
-                chunk += workers
             }
         }
     }
