@@ -225,14 +225,14 @@ enum FlashAttention {
             while keyStart < keyEnd {
                 let count = min(keyBlock, keyEnd - keyStart)
                 let paddedCount = (count + width - 1) / width * width
-                // This block's K^T panels and V rows, starting at key keyStart.
-                // V's panels are valuePanelStride keys apart.
+                // This block's K^T and V panels, starting at key keyStart; V's panels are valuePanelStride keys apart.
                 var (blockKeys, blockValues, valuePanelStride) = (ktHead + keyStart * paddedHeadDim, vHead + keyStart * width, paddedKeys)
                 if let keys {
                     keys.pack(head: head, first: keyStart, last: keyStart + paddedCount, kt: blockKT, vPanels: blockV, panelStride: keyBlock)
                     (blockKeys, blockValues, valuePanelStride) = (blockKT, blockV, keyBlock)
                 }
-                // S = Q K^T for this block of keys.
+                // S = Q K^T for this block of keys, panel by panel: a K^T panel stays in L1 while
+                // every strip of queries uses it.
                 for panel in 0..<(paddedCount / width) {
                     var strip = 0
                     while strip < paddedRows {

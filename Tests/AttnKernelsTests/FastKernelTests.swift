@@ -41,6 +41,8 @@ final class FastKernelTests: XCTestCase {
             (1000, 1000, 128, 8, true), (70, 70, 80, 5, false), (300, 300, 16, 2, true), (9, 513, 1, 1, false),
             // Few queries, many keys: the keys are split into ranges that are merged afterwards.
             (5, 9000, 24, 1, false), (40, 20001, 64, 2, false),
+            // Whole key blocks, packed up front and per block: their packed copies have no padding.
+            (300, 512, 64, 1, false), (200, 1024, 128, 2, false),
         ]
         for (index, c) in cases.enumerated() {
             let q = try random([c.m, c.d], seed: UInt64(10 * index)), k = try random([c.n, c.d], seed: UInt64(10 * index + 1))
@@ -75,6 +77,24 @@ final class FastKernelTests: XCTestCase {
                 try FlashAttention.run(q: first, k: k, v: v, out: &some, heads: heads, scale: 0.3, causal: causal, shape: shape)
                 XCTAssertEqual(some.data, Array(all.data[0..<(256 * d)]), "n \(n) d \(d) heads \(heads) causal \(causal) \(shape)")
             }
+        }
+    }
+
+    /// Values wider than queries and keys (several V panels per head, whole key blocks) and a
+    /// head dimension of 0 (every score 0: the output is the mean of the values).
+    func testValuesOfAnotherWidthAndEmptyKeys() throws {
+        for (m, n, d, dv, heads) in [(300, 512, 16, 96, 1), (40, 1024, 8, 200, 2), (5, 37, 0, 3, 1), (300, 300, 0, 40, 1)] {
+            let q = try random([m, d], seed: 4), k = try random([n, d], seed: 5), v = try random([n, dv], seed: 6)
+            let expected = Reference.attention(q: q, k: k, v: v, causal: false, heads: heads, scale: d == 0 ? 1 : nil)
+            var outputs = [[Float]]()
+            for shape in TileShape.allCases {
+                var out = try Tensor(zeros: [m, dv])
+                try FlashAttention.run(q: q, k: k, v: v, out: &out, heads: heads, scale: d == 0 ? 1 : 1 / Float(d / heads).squareRoot(),
+                                       causal: false, shape: shape)
+                outputs.append(out.data)
+            }
+            XCTAssertLessThan(Reference.relativeError(outputs[0], expected), 1e-5, "\(m) \(n) \(d) \(dv) \(heads)")
+            XCTAssertEqual(outputs[0], outputs[1], "tile shapes disagree")
         }
     }
 
