@@ -220,7 +220,7 @@ struct BackwardIO: @unchecked Sendable {
             for first in stride(from: 0, to: keyEnd, by: 16) {
                 top = top.replacing(with: load(scores + first) * scale, where: (load(scores + first) * scale .> top) .& lanes(first, 0, keyEnd))
             }
-            let maximum = top.max()
+            let maximum = OnlineSoftmax.largestLane(top)
             let shift = V(repeating: maximum * BackwardIO.log2e), scaleLog2 = scale * BackwardIO.log2e
             // Eight lanes of sums in index order, as the forward keeps them.
             var sum = SIMD8<Float>()

@@ -1,8 +1,9 @@
 // FlashAttention's online softmax, in base 2, over one block of scores at a time. Per row:
 //   m_new = max(m, rowmax S); P = 2^(S - m_new); l = l 2^(m - m_new) + rowsum P; O *= 2^(m - m_new)
 // Rows go sixteen at a time: their maxima first, then their sixteen rescale factors from one
-// vector exponential (row by row, the scalar exponential's call cost about 3% of attention's
-// time), then their probabilities. Sixteen rows of a block stay in the L1 cache meanwhile.
+// vector exponential (row by row, the scalar exponential's calls were about 3% of attention's
+// samples; the difference did not show through this machine's noise), then their
+// probabilities. Sixteen rows of a block stay in the L1 cache meanwhile.
 struct OnlineSoftmax {
     typealias V = SIMD16<Float>
     let rows: Int
@@ -46,19 +47,22 @@ struct OnlineSoftmax {
     }
 
     @inline(__always)
-    static func load16(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-
-    @inline(__always)
     static func rowMax(_ row: UnsafePointer<Float>, count: Int) -> Float {
         var blockMax = V(repeating: -.infinity)
         var j = 0
         while j < count {
-            let scores = load16(row + j)
+            let scores = MicroKernel.load(row + j)
             blockMax = blockMax.replacing(with: scores, where: scores .> blockMax)
             j += 16
         }
-        // By halving: the standard library's `max()` goes lane by lane through memory.
-        let v8 = blockMax.lowHalf.replacing(with: blockMax.highHalf, where: blockMax.highHalf .> blockMax.lowHalf)
+        return largestLane(blockMax)
+    }
+
+    /// The largest of 16 lanes (none NaN), by halving: the standard library's `max()` goes lane
+    /// by lane through memory (it cost the forward 5%).
+    @inline(__always)
+    static func largestLane(_ v: V) -> Float {
+        let v8 = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
         let v4 = v8.lowHalf.replacing(with: v8.highHalf, where: v8.highHalf .> v8.lowHalf)
         let v2 = v4.lowHalf.replacing(with: v4.highHalf, where: v4.highHalf .> v4.lowHalf)
         return max(v2[0], v2[1])
@@ -68,16 +72,16 @@ struct OnlineSoftmax {
     /// scores subtract, and the factor 2^(m - m_new) for its sum and accumulator.
     @inline(__always)
     func updateMaxima(at first: Int) {
-        let old = Self.load16(runningMax + first), blockMax = Self.load16(shifts + first)
+        let old = MicroKernel.load(runningMax + first), blockMax = MicroKernel.load(shifts + first)
         // max(old, blockMax) as Swift's max() picks (the second when they are equal).
         let new = old.replacing(with: blockMax, where: blockMax .>= old)
         // A row with nothing visible yet keeps m = -inf; its probabilities are all 0.
         let shift = new.replacing(with: 0, where: new .== -V.Scalar.infinity)
         // A row's first block has nothing to rescale (its sum and accumulator are 0): factor 1.
         let correction = FastExp.exp2(old - shift).replacing(with: 1, where: old .== -V.Scalar.infinity)
-        UnsafeMutableRawPointer(runningMax + first).storeBytes(of: new, as: V.self)
-        UnsafeMutableRawPointer(shifts + first).storeBytes(of: shift, as: V.self)
-        UnsafeMutableRawPointer(corrections + first).storeBytes(of: correction, as: V.self)
+        MicroKernel.store(new, runningMax + first)
+        MicroKernel.store(shift, shifts + first)
+        MicroKernel.store(correction, corrections + first)
     }
 
     /// Row `row`'s probabilities 2^(s - shift), its sum l and its accumulator's rescale.
@@ -89,8 +93,8 @@ struct OnlineSoftmax {
         let shift = V(repeating: shifts[row])
         var j = 0
         while j < count {
-            let p = FastExp.exp2(Self.load16(scores + j) - shift)
-            UnsafeMutableRawPointer(scores + j).storeBytes(of: p, as: V.self)
+            let p = FastExp.exp2(MicroKernel.load(scores + j) - shift)
+            MicroKernel.store(p, scores + j)
             sum += p.lowHalf
             sum += p.highHalf
             j += 16
@@ -101,7 +105,7 @@ struct OnlineSoftmax {
             let factor = V(repeating: correction)
             var c = 0
             while c < accWidth {
-                UnsafeMutableRawPointer(acc + c).storeBytes(of: Self.load16(acc + c) * factor, as: V.self)
+                MicroKernel.store(MicroKernel.load(acc + c) * factor, acc + c)
                 c += 16
             }
         }
