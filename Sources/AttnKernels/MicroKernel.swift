@@ -166,7 +166,7 @@ public enum MicroKernel {
     public static func packA(_ shape: TileShape, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into packed: UnsafeMutablePointer<Float>) {
         let height = shape.rows
         if rows < height { packed.update(repeating: 0, count: height * k) }
-        // Full strips go step by step, each step's rows stored together (one vector for 8 rows):
+        // Full 8-row strips go step by step, each step's rows stored as one vector:
         // row by row, every scalar store went `height` floats past the last, and the copy took
         // 9-10% of a single-threaded 2048^3 product's samples (now 4-5%).
         if rows == 8 && height == 8 {
@@ -174,13 +174,6 @@ public enum MicroKernel {
             for p in 0..<k {
                 let column = SIMD8<Float>(a[p], a1[p], a2[p], a3[p], a4[p], a5[p], a6[p], a7[p])
                 UnsafeMutableRawPointer(packed + p * 8).storeBytes(of: column, as: SIMD8<Float>.self)
-            }
-            return
-        }
-        if rows == height {
-            for p in 0..<k {
-                let destination = packed + p * height
-                for r in 0..<height { destination[r] = a[r * lda + p] }
             }
             return
         }
