@@ -86,14 +86,16 @@ extension Gemm {
         }
     }
 
-    /// One packed strip of A (a tile's rows x a depth slice) and one scratch tile for C's edges.
+    /// One packed strip of A (a tile's rows, or the tall tile's, x a depth slice) and one
+    /// scratch tile for C's edges.
     struct StripScratch {
         let strip: UnsafeMutablePointer<Float>
         let edgeTile: UnsafeMutablePointer<Float>
 
         init(_ shape: TileShape, depth: Int) {
-            strip = UnsafeMutablePointer<Float>.allocate(capacity: shape.rows * depth + shape.rows * shape.columns)
-            edgeTile = strip + shape.rows * depth
+            let stripFloats = max(shape.rows, MicroKernel.tallRows) * depth
+            strip = UnsafeMutablePointer<Float>.allocate(capacity: stripFloats + shape.rows * shape.columns)
+            edgeTile = strip + stripFloats
         }
 
         func deallocate() { strip.deallocate() }

@@ -3,14 +3,16 @@
 // of C's rows runs its strips against those shared panels (GemmBlock.swift). Packing per chunk
 // instead copied B once per row chunk (13 times for 2048^3) and spent about a seventh of the time in
 // copies. Chunks are fixed row ranges and each C element still gets its depth slices in order,
-// so the bits are those of the one-block loop for any thread count.
+// so the bits are those of the one-block loop for any thread count (and for either strip height).
 extension Gemm {
     /// Columns of B packed together: a 256-deep slice of them is 1 MiB, half a core's L2.
     static let sharedColumnBlock = 1024
 
     static func multiplySharingPanels(_ operands: Operands, _ c: UnsafeMutablePointer<Float>, k: Int, accumulate: Bool) {
         let shape = operands.shape, m = operands.m, n = operands.n
-        let rowChunk = shape.rows * 8
+        // With AVX-512, full strips run on the 12 x 32 tile (GemmTallStrips.swift).
+        let tall = shape == .wide
+        let rowChunk = (tall ? MicroKernel.tallRows : shape.rows) * 8
         let rowChunks = (m + rowChunk - 1) / rowChunk
         let sliceDepth = min(depthBlock, k)
         let blockWidth = min(n, sharedColumnBlock)
@@ -32,8 +34,14 @@ extension Gemm {
                     let scratch = StripScratch(shape, depth: slice)
                     defer { scratch.deallocate() }
                     let rows = (chunk * rowChunk)..<min(m, (chunk + 1) * rowChunk)
-                    operands.stripsTimesPanels(rows: rows, columns: columns, depthStart: depthStart, slice: slice, panels: shared.pointer,
-                                               c: c, adds: accumulate || depthStart > 0, scratch: scratch)
+                    let adds = accumulate || depthStart > 0
+                    if tall {
+                        operands.tallStripsTimesPanels(rows: rows, columns: columns, depthStart: depthStart, slice: slice,
+                                                       panels: shared.pointer, c: c, adds: adds, scratch: scratch)
+                    } else {
+                        operands.stripsTimesPanels(rows: rows, columns: columns, depthStart: depthStart, slice: slice, panels: shared.pointer,
+                                                   c: c, adds: adds, scratch: scratch)
+                    }
                 }
             }
         }

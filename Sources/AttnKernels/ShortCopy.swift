@@ -32,3 +32,14 @@ extension UnsafeMutablePointer where Pointee == Float {
         }
     }
 }
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// `copyEightRowsTransposed` for four rows (the rest of a 12-row strip).
+    @inline(__always)
+    func copyFourRowsTransposed(from source: UnsafePointer<Float>, rowStride: Int, count: Int, columnStride: Int) {
+        let r0 = source, r1 = source + rowStride, r2 = source + 2 * rowStride, r3 = source + 3 * rowStride
+        for p in 0..<count {
+            UnsafeMutableRawPointer(self + p * columnStride).storeBytes(of: SIMD4<Float>(r0[p], r1[p], r2[p], r3[p]), as: SIMD4<Float>.self)
+        }
+    }
+}

@@ -75,6 +75,9 @@ final class GemmVariantsTests: XCTestCase {
     /// A product larger than one block packs each depth slice of B once and shares the panels
     /// among its row chunks (GemmSharedPanels.swift): the same bits as the one-block serial loop,
     /// for A plain or stored transposed, overwriting or accumulating, over several column blocks.
+    /// With the wide shape the shared path runs full 12-row strips on the 12 x 32 tile and the
+    /// serial loop 8-row strips, so this also checks the tall tile and its edges (rows left over
+    /// after the last full strip, a last panel narrower than 32, a depth slice of one step).
     func testSharedPanelsGiveTheSerialBits() throws {
         for (m, k, n) in [(200, 300, 129), (9, 40, 600), (170, 513, 1100), (333, 256, 200), (1, 7, 2049)] {
             let a = try random([m, k], seed: 11).data, b = try random([k, n], seed: 12).data, start = try random([m, n], seed: 13).data

@@ -12,7 +12,7 @@ land anywhere in that drift.
     python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--out FILE]
 
 PyTorch is optional: without it the torch columns say "skipped". NumPy runs with the
-environment as it is (OPENBLAS_CORETYPE is reported).
+environment as it is (OPENBLAS_CORETYPE and the kernels OpenBLAS chose are reported).
 """
 import argparse, json, os, platform, re, resource, subprocess, sys, tempfile, time
 
@@ -23,6 +23,25 @@ try:
     torch.set_num_threads(int(os.environ.get("ATTN_THREADS", os.cpu_count() or 1)))
 except ImportError:
     torch = None
+
+
+def openblas_kernels():
+    """The kernel family OpenBLAS chose at run time (e.g. SkylakeX: AVX-512), or "unknown"."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and line.rstrip().endswith(".so")}
+        for path in paths:
+            library = ctypes.CDLL(path)
+            for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                           "openblas_get_corename"):
+                if hasattr(library, symbol):
+                    function = getattr(library, symbol)
+                    function.restype = ctypes.c_char_p
+                    return function().decode()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def median_ms(f, repeat):
@@ -171,7 +190,7 @@ def main():
                      f"{fmt(torch_)} | {speedup(torch_, own)} | {err:.1e} |")
     header = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; rounds: {args.rounds}; "
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
-              f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
+              f"(OpenBLAS kernels: {openblas_kernels()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
               f"PyTorch {torch.__version__ if torch else 'not installed (skipped)'}"]
     here = os.path.dirname(os.path.abspath(__file__))
     with_attention = peak_rss_mib(args.attn, os.path.join(here, "memory.attn"))
