@@ -43,6 +43,12 @@ public enum MicroKernel {
         store(accumulate ? load(out) + x : x, out)
     }
 
+    /// One 32-wide row of a tile: its two accumulators into out[0..<32].
+    @inline(__always)
+    static func putRow(_ low: Vector16, _ high: Vector16, _ out: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+        put(low, out, accumulate); put(high, out + 16, accumulate)
+    }
+
     /// A full tile of `shape`. A's element (r, p) is at a[r * rowStride + p * stepStride]:
     /// (lda, 1) reads a row-major matrix in place, (1, shape.rows) a strip packed by `packA`.
     /// `accumulate` adds to C instead of overwriting it.
@@ -128,14 +134,10 @@ public enum MicroKernel {
             offset += ss
             bp += ldb
         }
-        put(c00, c, accumulate); put(c01, c + 16, accumulate)
-        put(c10, c + ldc, accumulate); put(c11, c + ldc + 16, accumulate)
-        put(c20, c + 2 * ldc, accumulate); put(c21, c + 2 * ldc + 16, accumulate)
-        put(c30, c + 3 * ldc, accumulate); put(c31, c + 3 * ldc + 16, accumulate)
-        put(c40, c + 4 * ldc, accumulate); put(c41, c + 4 * ldc + 16, accumulate)
-        put(c50, c + 5 * ldc, accumulate); put(c51, c + 5 * ldc + 16, accumulate)
-        put(c60, c + 6 * ldc, accumulate); put(c61, c + 6 * ldc + 16, accumulate)
-        put(c70, c + 7 * ldc, accumulate); put(c71, c + 7 * ldc + 16, accumulate)
+        putRow(c00, c01, c, accumulate); putRow(c10, c11, c + ldc, accumulate)
+        putRow(c20, c21, c + 2 * ldc, accumulate); putRow(c30, c31, c + 3 * ldc, accumulate)
+        putRow(c40, c41, c + 4 * ldc, accumulate); putRow(c50, c51, c + 5 * ldc, accumulate)
+        putRow(c60, c61, c + 6 * ldc, accumulate); putRow(c70, c71, c + 7 * ldc, accumulate)
     }
 
     @inline(__always)

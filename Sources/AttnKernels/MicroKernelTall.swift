@@ -45,18 +45,10 @@ extension MicroKernel {
             ap += 12
             bp += 32
         }
-        put(c00, c, accumulate); put(c01, c + 16, accumulate)
-        put(c10, c + ldc, accumulate); put(c11, c + ldc + 16, accumulate)
-        put(c20, c + 2 * ldc, accumulate); put(c21, c + 2 * ldc + 16, accumulate)
-        put(c30, c + 3 * ldc, accumulate); put(c31, c + 3 * ldc + 16, accumulate)
-        put(c40, c + 4 * ldc, accumulate); put(c41, c + 4 * ldc + 16, accumulate)
-        put(c50, c + 5 * ldc, accumulate); put(c51, c + 5 * ldc + 16, accumulate)
-        put(c60, c + 6 * ldc, accumulate); put(c61, c + 6 * ldc + 16, accumulate)
-        put(c70, c + 7 * ldc, accumulate); put(c71, c + 7 * ldc + 16, accumulate)
-        put(c80, c + 8 * ldc, accumulate); put(c81, c + 8 * ldc + 16, accumulate)
-        put(c90, c + 9 * ldc, accumulate); put(c91, c + 9 * ldc + 16, accumulate)
-        put(cA0, c + 10 * ldc, accumulate); put(cA1, c + 10 * ldc + 16, accumulate)
-        put(cB0, c + 11 * ldc, accumulate); put(cB1, c + 11 * ldc + 16, accumulate)
+        putRow(c00, c01, c, accumulate); putRow(c10, c11, c + ldc, accumulate); putRow(c20, c21, c + 2 * ldc, accumulate)
+        putRow(c30, c31, c + 3 * ldc, accumulate); putRow(c40, c41, c + 4 * ldc, accumulate); putRow(c50, c51, c + 5 * ldc, accumulate)
+        putRow(c60, c61, c + 6 * ldc, accumulate); putRow(c70, c71, c + 7 * ldc, accumulate); putRow(c80, c81, c + 8 * ldc, accumulate)
+        putRow(c90, c91, c + 9 * ldc, accumulate); putRow(cA0, cA1, c + 10 * ldc, accumulate); putRow(cB0, cB1, c + 11 * ldc, accumulate)
     }
 
     /// Twelve full rows x k steps of A into the layout packed[p * 12 + r]; A's element (r, p) is
