@@ -10,9 +10,12 @@ extension Gemm {
 
     static func multiplySharingPanels(_ operands: Operands, _ c: UnsafeMutablePointer<Float>, k: Int, accumulate: Bool) {
         let shape = operands.shape, m = operands.m, n = operands.n
-        // With AVX-512, full strips run on the 12 x 32 tile (GemmTallStrips.swift).
+        // With AVX-512, full strips run on the 12 x 32 tile (GemmTallStrips.swift), two strips
+        // per chunk: with the panels shared, a chunk's size only sets how evenly the chunks end
+        // between the two unequal cores at each slice's barrier (24 rows: 1.05x and 1.08x on
+        // 2048^3 and 1024^3 against 96, in alternating runs; the 6 x 16 path was neutral to it).
         let tall = shape == .wide
-        let rowChunk = (tall ? MicroKernel.tallRows : shape.rows) * 8
+        let rowChunk = tall ? MicroKernel.tallRows * 2 : shape.rows * 8
         let rowChunks = (m + rowChunk - 1) / rowChunk
         let sliceDepth = min(depthBlock, k)
         let blockWidth = min(n, sharedColumnBlock)
