@@ -9,7 +9,10 @@ of the rounds and the median of the per-round ratios with their range, because a
 machine's speed drifts by tens of percent within a minute and one round of three timings can
 land anywhere in that drift.
 
-    python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--out FILE]
+    python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--only TEXT] [--out FILE]
+
+--only keeps the cases whose name contains TEXT (e.g. `--only GEMM --rounds 9`: more rounds of a
+few cases for a steadier ratio) and skips the memory measurement.
 
 PyTorch is optional: without it the torch columns say "skipped". NumPy runs with the
 environment as it is (OPENBLAS_CORETYPE and the kernels OpenBLAS chose are reported).
@@ -117,6 +120,7 @@ def main():
     parser.add_argument("--attn", default=".build/release/attn")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="attn/NumPy/PyTorch rounds per case")
+    parser.add_argument("--only", help="run only the cases whose name contains this text (no memory measurement)")
     parser.add_argument("--out", help="also write the Markdown table here")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -124,7 +128,10 @@ def main():
     rows = []
     # Cases run one at a time, attn then NumPy then PyTorch on the same arrays, so that the
     # drift of a shared machine affects the three alike and the ratios stay meaningful.
-    for i, case in enumerate(cases(args.quick)):
+    selected = [c for c in cases(args.quick) if not args.only or args.only.lower() in c["name"].lower()]
+    if not selected:
+        sys.exit(f"no case name contains {args.only!r}; the cases: " + ", ".join(c["name"] for c in cases(args.quick)))
+    for i, case in enumerate(selected):
         if case["kind"] == "gemm":
             a = rng.standard_normal((case["m"], case["d"]), dtype=np.float32)
             b = rng.standard_normal((case["d"], case["n"]), dtype=np.float32)
@@ -192,11 +199,12 @@ def main():
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
               f"(OpenBLAS kernels: {openblas_kernels()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
               f"PyTorch {torch.__version__ if torch else 'not installed (skipped)'}"]
-    here = os.path.dirname(os.path.abspath(__file__))
-    with_attention = peak_rss_mib(args.attn, os.path.join(here, "memory.attn"))
-    inputs_only = peak_rss_mib(args.attn, os.path.join(here, "inputs_only.attn"))
-    lines += ["", f"Memory, self-attention N=65536 d=64: peak RSS {with_attention:.0f} MiB, "
-                  f"{with_attention - inputs_only:.0f} MiB above the same run without attention ({inputs_only:.0f} MiB)."]
+    if not args.only:
+        here = os.path.dirname(os.path.abspath(__file__))
+        with_attention = peak_rss_mib(args.attn, os.path.join(here, "memory.attn"))
+        inputs_only = peak_rss_mib(args.attn, os.path.join(here, "inputs_only.attn"))
+        lines += ["", f"Memory, self-attention N=65536 d=64: peak RSS {with_attention:.0f} MiB, "
+                      f"{with_attention - inputs_only:.0f} MiB above the same run without attention ({inputs_only:.0f} MiB)."]
     text = "\n".join(header + [""] + lines) + "\n"
     print(text)
     if args.out:
