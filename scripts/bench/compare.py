@@ -41,7 +41,8 @@ def openblas_kernels():
                 if hasattr(library, symbol):
                     function = getattr(library, symbol)
                     function.restype = ctypes.c_char_p
-                    return function().decode()
+                    name = function()
+                    return name.decode() if name else "unknown"
     except OSError:
         pass
     return "unknown"
