@@ -17,6 +17,15 @@ extension Gemm {
             aTransposed ? a + step * lda + row : a + row * lda + step
         }
 
+        /// Packs A's rows [row, row + rows) x the depth slice into a strip `height` rows tall.
+        func packStrip(row: Int, rows: Int, height: Int, depthStart: Int, slice: Int, into strip: UnsafeMutablePointer<Float>) {
+            if aTransposed {
+                MicroKernel.packATransposed(height: height, rows: rows, k: slice, a: aElement(row, depthStart), lda: lda, into: strip)
+            } else {
+                MicroKernel.packA(height: height, rows: rows, k: slice, a: aElement(row, depthStart), lda: lda, into: strip)
+            }
+        }
+
         /// C's rows and columns are those of the whole product (C has n columns); the first depth
         /// slice overwrites C unless `accumulate`, later ones add. A narrow B (a linear layer's
         /// weights, a weight gradient's upstream) is small enough to be read in place, and so is
@@ -57,11 +66,7 @@ extension Gemm {
             let panelCount = (columns.count + tileColumns - 1) / tileColumns
             for row in stride(from: rows.lowerBound, to: rows.upperBound, by: tileRows) {
                 let height = min(tileRows, rows.upperBound - row)
-                if aTransposed {
-                    MicroKernel.packATransposed(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: scratch.strip)
-                } else {
-                    MicroKernel.packA(shape, rows: height, k: slice, a: aElement(row, depthStart), lda: lda, into: scratch.strip)
-                }
+                packStrip(row: row, rows: height, height: tileRows, depthStart: depthStart, slice: slice, into: scratch.strip)
                 for panel in 0..<panelCount {
                     let column = columns.lowerBound + panel * tileColumns
                     let width = min(tileColumns, columns.upperBound - column)

@@ -9,7 +9,7 @@ extension Gemm.Operands {
         let fullPanels = columns.count / panelWidth
         var row = rows.lowerBound
         while row + stripRows <= rows.upperBound {
-            MicroKernel.packTallStrip(k: slice, a: aElement(row, depthStart), lda: lda, aTransposed: aTransposed, into: scratch.strip)
+            packStrip(row: row, rows: stripRows, height: stripRows, depthStart: depthStart, slice: slice, into: scratch.strip)
             for panel in 0..<fullPanels {
                 MicroKernel.packedTile12x32(k: slice, a: scratch.strip, b: panels + panel * slice * panelWidth,
                                             c: c + row * n + columns.lowerBound + panel * panelWidth, ldc: n, accumulate: adds)

@@ -163,17 +163,18 @@ public enum MicroKernel {
         put(c3, c + 3 * ldc, accumulate); put(c4, c + 4 * ldc, accumulate); put(c5, c + 5 * ldc, accumulate)
     }
 
-    /// Copies rows [0, rows) x columns [0, k) of A (row stride lda) into the packed layout
-    /// a[p * shape.rows + r], zero-filling rows past `rows`.
-    public static func packA(_ shape: TileShape, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into packed: UnsafeMutablePointer<Float>) {
-        let height = shape.rows
-        if rows < height { packed.update(repeating: 0, count: height * k) }
-        // A full 8-row strip goes step by step, each step's rows stored as one vector (the copy
-        // took 9-10% of a single-threaded 2048^3 product's samples row by row, 4-5% this way).
-        if rows == 8 && height == 8 {
-            packed.copyEightRowsTransposed(from: a, rowStride: lda, count: k, columnStride: 8)
+    /// Copies rows [0, rows) x columns [0, k) of A (row stride lda) into the packed layout of a
+    /// strip `height` rows tall, a[p * height + r], zero-filling rows past `rows`.
+    public static func packA(height: Int, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into packed: UnsafeMutablePointer<Float>) {
+        // A full strip of the 8 x 32 or 12 x 32 tile goes step by step, a step's eight rows stored
+        // as one vector (the copy took 9-10% of a single-threaded 2048^3 product's samples row by
+        // row, 4-5% this way), the tall strip's other four as a second one.
+        if rows == height && (height == 8 || height == 12) {
+            packed.copyEightRowsTransposed(from: a, rowStride: lda, count: k, columnStride: height)
+            if height == 12 { (packed + 8).copyFourRowsTransposed(from: a + 8 * lda, rowStride: lda, count: k, columnStride: 12) }
             return
         }
+        if rows < height { packed.update(repeating: 0, count: height * k) }
         for r in 0..<rows {
             let source = a + r * lda
             var destination = packed + r
@@ -186,12 +187,12 @@ public enum MicroKernel {
 
     /// packA for A stored transposed: element (r, p) at a[p * lda + r], so each step's rows are
     /// contiguous and the strip is copied step by step.
-    public static func packATransposed(_ shape: TileShape, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into packed: UnsafeMutablePointer<Float>) {
-        let height = shape.rows
+    public static func packATransposed(height: Int, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                       into packed: UnsafeMutablePointer<Float>) {
         for p in 0..<k {
             let destination = packed + p * height
-            for r in 0..<rows { destination[r] = a[p * lda + r] }
-            for r in rows..<height { destination[r] = 0 }
+            destination.copyShortRow(from: a + p * lda, count: rows)
+            (destination + rows).update(repeating: 0, count: height - rows)
         }
     }
 }

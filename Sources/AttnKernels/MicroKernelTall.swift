@@ -13,8 +13,9 @@ extension MicroKernel {
     /// alternating runs (the gain shows in slow minutes; in quiet ones it is within the noise).
     static let panelPrefetchFloats = 128
 
-    /// C[12 x 32] (+)= A B for a strip packed by `packTallStrip` (step p's rows at a[12 p]) and
-    /// a packed panel of B (rows 32 apart); C's rows are prefetched first, as in `packedTile`.
+    /// C[12 x 32] (+)= A B for a strip packed by `packA(height: 12, ...)` (step p's rows at
+    /// a[12 p]) and a packed panel of B (rows 32 apart); C's rows are prefetched first, as in
+    /// `packedTile`.
     @inline(never)
     static func packedTile12x32(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 accumulate: Bool) {
@@ -49,16 +50,5 @@ extension MicroKernel {
         putRow(c30, c31, c + 3 * ldc, accumulate); putRow(c40, c41, c + 4 * ldc, accumulate); putRow(c50, c51, c + 5 * ldc, accumulate)
         putRow(c60, c61, c + 6 * ldc, accumulate); putRow(c70, c71, c + 7 * ldc, accumulate); putRow(c80, c81, c + 8 * ldc, accumulate)
         putRow(c90, c91, c + 9 * ldc, accumulate); putRow(cA0, cA1, c + 10 * ldc, accumulate); putRow(cB0, cB1, c + 11 * ldc, accumulate)
-    }
-
-    /// Twelve full rows x k steps of A into the layout packed[p * 12 + r]; A's element (r, p) is
-    /// at a[r * lda + p], or a[p * lda + r] when A is stored transposed.
-    static func packTallStrip(k: Int, a: UnsafePointer<Float>, lda: Int, aTransposed: Bool, into packed: UnsafeMutablePointer<Float>) {
-        if aTransposed {
-            for p in 0..<k { (packed + p * 12).copyShortRow(from: a + p * lda, count: 12) }
-        } else {
-            packed.copyEightRowsTransposed(from: a, rowStride: lda, count: k, columnStride: 12)
-            (packed + 8).copyFourRowsTransposed(from: a + 8 * lda, rowStride: lda, count: k, columnStride: 12)
-        }
     }
 }
