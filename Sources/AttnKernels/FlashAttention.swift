@@ -23,6 +23,8 @@ enum FlashAttention {
     static let keyBlock = 256
     /// Queries up to this many form a single block.
     static let smallQueryCount = 256
+    /// The 8 x 32 tile's block of queries past `smallQueryCount`: eight strips.
+    static let wideQueryBlock = TileShape.wide.rows * 8
     /// Keys per range when the keys are split; at most `maxSplits` ranges.
     static let splitLength = 4096
     static let maxSplits = 64
@@ -41,8 +43,11 @@ enum FlashAttention {
         let roundedM = (m + shape.rows - 1) / shape.rows * shape.rows
         let queryBlock = m <= smallQueryCount ? max(shape.rows, roundedM) : shape.rows * 8
         let blocksPerHead = (m + queryBlock - 1) / queryBlock
+        // Whether to split counts the 8 x 32 tile's blocks whatever the tile (the 6 x 16 tile's
+        // blocks are smaller), so that both tiles split alike and give the same bits.
+        let wideBlocks = m <= smallQueryCount ? 1 : (m + wideQueryBlock - 1) / wideQueryBlock
         var splits = 1
-        if !causal && heads * blocksPerHead < 8 {
+        if !causal && heads * wideBlocks < 8 {
             splits = max(1, min(maxSplits, n / splitLength))
         }
         // Each range is a whole number of key blocks, so blocks stay aligned with the panels.

@@ -41,6 +41,8 @@ final class FastKernelTests: XCTestCase {
             (1000, 1000, 128, 8, true), (70, 70, 80, 5, false), (300, 300, 16, 2, true), (9, 513, 1, 1, false),
             // Few queries, many keys: the keys are split into ranges that are merged afterwards.
             (5, 9000, 24, 1, false), (40, 20001, 64, 2, false),
+            // 7 query blocks of the 8 x 32 tile's 64 rows, 9 of the 6 x 16 tile's 48: split all the same.
+            (400, 9000, 32, 1, false),
             // Whole key blocks, packed up front and per block: their packed copies have no padding.
             (300, 512, 64, 1, false), (200, 1024, 128, 2, false),
         ]
@@ -105,6 +107,10 @@ final class FastKernelTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(plan.splits * plan.keysPerSplit, 20001)
         XCTAssertEqual(FlashAttention.plan(m: 4096, n: 4096, heads: 1, causal: false, shape: .narrow).splits, 1)
         XCTAssertEqual(FlashAttention.plan(m: 100, n: 100_000, heads: 1, causal: true, shape: .wide).splits, 1)
+        // Nor on the tile: 400 queries are 7 blocks of 64 rows or 9 of 48, split alike.
+        for shape in TileShape.allCases {
+            XCTAssertEqual(FlashAttention.plan(m: 400, n: 9000, heads: 1, causal: false, shape: shape).splits, 2, "\(shape)")
+        }
     }
 
     func testExp2IsAccurateAndUnderflowsToZero() {
