@@ -1,7 +1,7 @@
 // Vectorised 2^x for the softmax: x = n + f with n = round(x), f in [-1/2, 1/2]; 2^f from its
 // degree-7 Taylor polynomial (truncation error below 1e-8 there, so float rounding dominates),
 // 2^n by building the exponent bits.
-// Inputs below -126 (including -inf, used for masked keys) give exactly 0.
+// Inputs below -126 (including -inf, used for masked keys) give exactly 0; above 127, 2^127.
 public enum FastExp {
     // Taylor coefficients of 2^f = e^(f ln 2): (ln 2)^i / i!.
     @usableFromInline static let c1: Float = 0.693147182
@@ -21,14 +21,20 @@ public enum FastExp {
     /// registers on either (passed to a call, SIMD16 would go through memory on AVX2).
     @_transparent
     public static func exp2(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let high = SIMD16<Float>(repeating: 127)
+        return exp2(atMost127: x.replacing(with: high, where: x .> high))
+    }
+
+    /// 2^x for x <= 127 (or NaN), with exp2's bits there: the softmax's s - max is never above 0,
+    /// so its exponentials skip the upper clamp. Lanes below -126 compute garbage from x (no
+    /// lower clamp either) that the final mask replaces with 0.
+    @_transparent
+    public static func exp2(atMost127 x: SIMD16<Float>) -> SIMD16<Float> {
         typealias V = SIMD16<Float>
-        let low = V(repeating: -126), high = V(repeating: 127)
-        let underflow = x .< low
-        var clamped = x.replacing(with: low, where: underflow)
-        clamped = clamped.replacing(with: high, where: clamped .> high)
+        let underflow = x .< V(repeating: -126)
         let shifter = V(repeating: roundingShifter)
-        let shifted = clamped + shifter
-        let f = clamped - (shifted - shifter)
+        let shifted = x + shifter
+        let f = x - (shifted - shifter)
         var p = V(repeating: c7)
         p = V(repeating: c6).addingProduct(p, f)
         p = V(repeating: c5).addingProduct(p, f)

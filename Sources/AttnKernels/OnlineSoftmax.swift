@@ -93,7 +93,7 @@ struct OnlineSoftmax {
         let shift = V(repeating: shifts[row])
         var j = 0
         while j < count {
-            let p = FastExp.exp2(MicroKernel.load(scores + j) - shift)
+            let p = FastExp.exp2(atMost127: MicroKernel.load(scores + j) - shift)
             MicroKernel.store(p, scores + j)
             sum += p.lowHalf
             sum += p.highHalf

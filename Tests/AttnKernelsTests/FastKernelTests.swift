@@ -128,6 +128,19 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(FastExp.exp2(10), 1024)
     }
 
+    /// The softmax's exponential skips the clamps; up to 127 it must give exp2's bits.
+    func testExp2AtMost127GivesExp2Bits() {
+        var inputs: [Float] = [-.infinity, -1e30, -200, -126.5, -126, -125.99, -0.0, 0, 0.5, 126.9, 127]
+        var x: Float = -130
+        while x <= 127 { inputs.append(x); x += 0.0371 }
+        for start in stride(from: 0, to: inputs.count, by: 16) {
+            var lanes = SIMD16<Float>(repeating: 0)
+            for i in 0..<16 { lanes[i] = inputs[min(start + i, inputs.count - 1)] }
+            let general = FastExp.exp2(lanes), skipping = FastExp.exp2(atMost127: lanes)
+            for i in 0..<16 { XCTAssertEqual(general[i].bitPattern, skipping[i].bitPattern, "2^\(lanes[i])") }
+        }
+    }
+
     func testCancellationStopsAttention() throws {
         let x = try random([2000, 32], seed: 1)
         Cancellation.request()
