@@ -21,17 +21,25 @@ public enum FastExp {
     /// registers on either (passed to a call, SIMD16 would go through memory on AVX2).
     @_transparent
     public static func exp2(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let high = SIMD16<Float>(repeating: 127)
-        return exp2(atMost127: x.replacing(with: high, where: x .> high))
+        typealias V = SIMD16<Float>
+        let low = V(repeating: -126), high = V(repeating: 127)
+        let underflow = x .< low
+        let clamped = x.replacing(with: low, where: underflow).replacing(with: high, where: x .> high)
+        return exp2(inRange: clamped, underflow: underflow)
     }
 
-    /// 2^x for x <= 127 (or NaN), with exp2's bits there: the softmax's s - max is never above 0,
-    /// so its exponentials skip the upper clamp. Lanes below -126 compute garbage from x (no
-    /// lower clamp either) that the final mask replaces with 0.
+    /// 2^x for x <= 127 (or NaN), with exp2's bits: the softmax's s - max is never above 0, so
+    /// its exponentials skip both clamps (two of about twenty instructions). Lanes below -126
+    /// compute garbage from x that the final mask replaces with 0, as exp2's do from -126.
     @_transparent
     public static func exp2(atMost127 x: SIMD16<Float>) -> SIMD16<Float> {
+        exp2(inRange: x, underflow: x .< SIMD16<Float>(repeating: -126))
+    }
+
+    /// 2^x for x in [-126, 127]; lanes in `underflow` give 0.
+    @_transparent @usableFromInline
+    static func exp2(inRange x: SIMD16<Float>, underflow: SIMDMask<SIMD16<Int32>>) -> SIMD16<Float> {
         typealias V = SIMD16<Float>
-        let underflow = x .< V(repeating: -126)
         let shifter = V(repeating: roundingShifter)
         let shifted = x + shifter
         let f = x - (shifted - shifter)

@@ -128,7 +128,8 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(FastExp.exp2(10), 1024)
     }
 
-    /// The softmax's exponential skips the clamps; up to 127 it must give exp2's bits.
+    /// The softmax's exponential skips the clamps; up to 127 it must give exp2's bits (below -126
+    /// exp2 computes from -126 and this one from x itself: the mask must make both 0).
     func testExp2AtMost127GivesExp2Bits() {
         var inputs: [Float] = [-.infinity, -1e30, -200, -126.5, -126, -125.99, -0.0, 0, 0.5, 126.9, 127]
         var x: Float = -130
