@@ -23,8 +23,10 @@ enum FlashAttention {
     static let keyBlock = 256
     /// Queries up to this many form a single block.
     static let smallQueryCount = 256
-    /// The 8 x 32 tile's block of queries past `smallQueryCount`: eight strips.
-    static let wideQueryBlock = TileShape.wide.rows * 8
+    /// Past `smallQueryCount`, a block of queries is this many of the tile's strips.
+    static let stripsPerBlock = 8
+    /// The 8 x 32 tile's block, which decides whether to split the keys whatever the tile.
+    static let wideQueryBlock = TileShape.wide.rows * stripsPerBlock
     /// Keys per range when the keys are split; at most `maxSplits` ranges.
     static let splitLength = 4096
     static let maxSplits = 64
@@ -41,7 +43,7 @@ enum FlashAttention {
     /// Block and split sizes from the shapes alone (never from the thread count).
     static func plan(m: Int, n: Int, heads: Int, causal: Bool, shape: TileShape) -> Plan {
         let roundedM = (m + shape.rows - 1) / shape.rows * shape.rows
-        let queryBlock = m <= smallQueryCount ? max(shape.rows, roundedM) : shape.rows * 8
+        let queryBlock = m <= smallQueryCount ? max(shape.rows, roundedM) : shape.rows * stripsPerBlock
         let blocksPerHead = (m + queryBlock - 1) / queryBlock
         // Whether to split counts the 8 x 32 tile's blocks whatever the tile (the 6 x 16 tile's
         // blocks are smaller), so that both tiles split alike and give the same bits.
