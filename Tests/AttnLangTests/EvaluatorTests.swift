@@ -84,6 +84,16 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertTrue(failure("randn(-1, 3)").contains("cannot be negative"))
     }
 
+    func testFmaPeakIsARateAndChecksItsArguments() {
+        let run = runScript("r = fma_peak(ms=5, threads=1)\nprint(type(r), r > 0)")
+        XCTAssertTrue(run.ok, run.output)
+        XCTAssertEqual(lastLine(run.output), "float true")
+        XCTAssertTrue(failure("fma_peak(threads=0)").contains("needs 1 <= threads"))
+        XCTAssertTrue(failure("fma_peak(threads=100000)").contains("needs 1 <= threads"))
+        XCTAssertTrue(failure("fma_peak(ms=0)").contains("needs 0 < ms"))
+        XCTAssertTrue(failure("fma_peak(ms=\"a\")").contains("expects number for `ms`"))
+    }
+
     func testSizeRulesCallFunctionsWithN() throws {
         let interpreter = Interpreter(output: Transcript())
         XCTAssertEqual(try interpreter.resolveSize(.int(7), n: 100, name: "depth"), 7)

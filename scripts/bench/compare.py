@@ -7,7 +7,9 @@ outputs agree, and prints a Markdown table with attn/peer ratios (> 1 means attn
 Each case runs `--rounds` times (attn, NumPy, PyTorch in turn); the table gives the median time
 of the rounds and the median of the per-round ratios with their range, because a shared
 machine's speed drifts by tens of percent within a minute and one round of three timings can
-land anywhere in that drift.
+land anywhere in that drift. For the same reason each round first measures the machine's vector
+FMA peak (attn's `fma_peak()`, all threads), and a second table gives each library's GFLOP/s as
+a fraction of the peak of its round.
 
     python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--only TEXT] [--out FILE]
 
@@ -146,7 +148,7 @@ def main():
                 np.save(f"{work}/{name}.npy", x)
             call = f'attention(q, k, v, heads={case["heads"]}, causal={"true" if case["causal"] else "false"})'
             script = ['q = load("q.npy"); k = load("k.npy"); v = load("v.npy")', f"op = fn() => {call}"]
-        script += [f"ms = bench(op, repeat={repeats(case)})", 'save(op(), "out.npy")', 'print("RESULT", ms)']
+        script += ['print("PEAK", fma_peak(ms=300))', f"ms = bench(op, repeat={repeats(case)})", 'save(op(), "out.npy")', 'print("RESULT", ms)']
         with open(f"{work}/case.attn", "w") as f:
             f.write("\n".join(script) + "\n")
         if case["kind"] == "gemm":
@@ -160,12 +162,13 @@ def main():
                 torch_op = lambda: torch_attention(tq, tk, tv, h, c)
             else:
                 torch_op = None
-        attn_times, np_times, torch_times = [], [], []
+        attn_times, np_times, torch_times, peaks = [], [], [], []
         for _ in range(args.rounds):
             proc = subprocess.run([args.attn, "run", f"{work}/case.attn"], capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit("attn failed:\n" + proc.stdout + proc.stderr)
             attn_times.append(float(re.search(r"RESULT (\S+)", proc.stdout).group(1)))
+            peaks.append(float(re.search(r"PEAK (\S+)", proc.stdout).group(1)))
             if np_op:
                 np_times.append(median_ms(np_op, repeats(case)))
             if torch_op:
@@ -178,7 +181,7 @@ def main():
             if ref is None and torch:
                 ref = torch_attention(tq.double(), tk.double(), tv.double(), h, c).numpy()
         err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref)) if ref is not None else float("nan")
-        rows.append((case["name"], attn_times, np_times, torch_times, flops(case), err))
+        rows.append((case["name"], attn_times, np_times, torch_times, flops(case), err, peaks))
         print(f"done: {case['name']}", file=sys.stderr)
 
     median = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
@@ -193,9 +196,18 @@ def main():
     fmt = lambda xs: f"{median(xs):.2f}" if xs else "skipped"
     lines = ["| case | attn ms | attn GFLOP/s | NumPy ms | attn/NumPy speed-up | PyTorch ms | attn/PyTorch speed-up | rel. err |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, own, np_, torch_, work_flops, err in rows:
+    for name, own, np_, torch_, work_flops, err, _ in rows:
         lines.append(f"| {name} | {fmt(own)} | {work_flops / median(own) / 1e6:.0f} | {fmt(np_)} | {speedup(np_, own)} | "
                      f"{fmt(torch_)} | {speedup(torch_, own)} | {err:.1e} |")
+
+    def of_peak(times, work_flops, peaks):
+        """Median over rounds of GFLOP/s / that round's FMA peak, in percent."""
+        return f"{median([work_flops / t / 1e6 / p * 100 for t, p in zip(times, peaks)]):.0f}%" if times else "skipped"
+
+    lines += ["", "| case | FMA peak GFLOP/s | attn | NumPy | PyTorch |", "|---|---:|---:|---:|---:|"]
+    for name, own, np_, torch_, work_flops, _, peaks in rows:
+        lines.append(f"| {name} | {median(peaks):.0f} | {of_peak(own, work_flops, peaks)} | {of_peak(np_, work_flops, peaks)} | "
+                     f"{of_peak(torch_, work_flops, peaks)} |")
     header = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; rounds: {args.rounds}; "
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
               f"(OpenBLAS kernels: {openblas_kernels()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "

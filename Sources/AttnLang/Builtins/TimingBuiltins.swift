@@ -29,6 +29,25 @@ enum TimingBuiltins {
             let middle = times.count / 2
             return .float(times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2)
         },
+        Builtin("fma_peak", [.optional("ms", .number, .float(200)), .optional("threads", .optional(.int))],
+                summary: "The machine's measured vector FMA throughput in GFLOP/s: the roofline for kernels' GFLOP/s.",
+                doc: """
+                Each of `threads` workers (default: all, as ATTN_THREADS sets) runs 16 independent \
+                chains of 16-lane fused multiply-adds on registers for about `ms` milliseconds, so the \
+                loop is bound by the FMA units alone. A kernel's GFLOP/s divided by this, measured in \
+                the same minute, is its fraction of the peak: steadier than GFLOP/s on a shared machine \
+                whose clock drifts. Meaningful in release builds only (the kernels target the host CPU \
+                there). Varies from run to run: keep it out of golden outputs.
+                """) { args, _ in
+            let ms = try args.double("ms")
+            guard ms > 0, ms <= 60_000 else { throw BuiltinError(message: "`fma_peak` needs 0 < ms <= 60000, got \(Format.float(ms))") }
+            let threads = try args.optionalInt("threads") ?? Parallel.threadCount
+            guard threads >= 1, threads <= Parallel.threadCount else {
+                throw BuiltinError(message: "`fma_peak` needs 1 <= threads <= \(Parallel.threadCount), got \(threads)",
+                                   notes: ["hint: ATTN_THREADS sets how many threads attn uses (now \(Parallel.threadCount))"])
+            }
+            return .float(try FmaPeak.measure(threads: threads, seconds: ms / 1000))
+        },
         Builtin("measure", [.required("f", .function)],
                 summary: "One call of f as {value, ms, peak_mib}: its result, wall time, and the peak resident memory it added.",
                 doc: """
