@@ -7,9 +7,12 @@ outputs agree, and prints a Markdown table with attn/peer ratios (> 1 means attn
 Each case runs `--rounds` times (attn, NumPy, PyTorch in turn); the table gives the median time
 of the rounds and the median of the per-round ratios with their range, because a shared
 machine's speed drifts by tens of percent within a minute and one round of three timings can
-land anywhere in that drift. For the same reason each round first measures the machine's vector
-FMA peak (attn's `fma_peak()`, all threads), and a second table gives each library's GFLOP/s as
-a fraction of the peak of its round.
+land anywhere in that drift. For the same reason the machine's vector FMA peak (attn's
+`fma_peak()`, all threads) is measured just before each library's timing in every round, and a
+second table gives each library's GFLOP/s as a fraction of the peak measured just before it.
+Each library's turn starts after a pause: OpenBLAS's and PyTorch's idle threads keep spinning
+for a while after their work, and without the pause they took a core from whichever library ran
+next (PyTorch's attention at N = 1024 took 8 ms right after NumPy's and 2 ms after a pause).
 
     python3 scripts/bench/compare.py [--attn PATH] [--quick] [--rounds R] [--only TEXT] [--out FILE]
 
@@ -110,6 +113,19 @@ def repeats(case):
     return 3 if flops(case) > 2e10 else 5
 
 
+def pause():
+    """Lets the previous library's spinning idle threads go to sleep."""
+    time.sleep(0.5)
+
+
+def fma_peak(attn, work):
+    """The machine's vector FMA peak in GFLOP/s right now (attn's fma_peak(), all threads), after a pause."""
+    pause()
+    with open(f"{work}/peak.attn", "w") as f:
+        f.write("print(fma_peak(ms=300))\n")
+    return float(subprocess.run([attn, "run", f"{work}/peak.attn"], check=True, capture_output=True, text=True).stdout)
+
+
 def peak_rss_mib(attn, script):
     """Peak resident memory of one `attn run script`, measured in a fresh Python child."""
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
@@ -162,16 +178,20 @@ def main():
                 torch_op = lambda: torch_attention(tq, tk, tv, h, c)
             else:
                 torch_op = None
-        attn_times, np_times, torch_times, peaks = [], [], [], []
+        attn_times, np_times, torch_times = [], [], []
+        attn_peaks, np_peaks, torch_peaks = [], [], []
         for _ in range(args.rounds):
+            pause()
             proc = subprocess.run([args.attn, "run", f"{work}/case.attn"], capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit("attn failed:\n" + proc.stdout + proc.stderr)
             attn_times.append(float(re.search(r"RESULT (\S+)", proc.stdout).group(1)))
-            peaks.append(float(re.search(r"PEAK (\S+)", proc.stdout).group(1)))
+            attn_peaks.append(float(re.search(r"PEAK (\S+)", proc.stdout).group(1)))
             if np_op:
+                np_peaks.append(fma_peak(args.attn, work))
                 np_times.append(median_ms(np_op, repeats(case)))
             if torch_op:
+                torch_peaks.append(fma_peak(args.attn, work))
                 torch_times.append(median_ms(torch_op, repeats(case)))
         out = np.load(f"{work}/out.npy")
         if case["kind"] == "gemm":
@@ -181,7 +201,7 @@ def main():
             if ref is None and torch:
                 ref = torch_attention(tq.double(), tk.double(), tv.double(), h, c).numpy()
         err = float(np.linalg.norm(out - ref) / np.linalg.norm(ref)) if ref is not None else float("nan")
-        rows.append((case["name"], attn_times, np_times, torch_times, flops(case), err, peaks))
+        rows.append((case["name"], attn_times, np_times, torch_times, flops(case), err, (attn_peaks, np_peaks, torch_peaks)))
         print(f"done: {case['name']}", file=sys.stderr)
 
     median = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
@@ -201,13 +221,13 @@ def main():
                      f"{fmt(torch_)} | {speedup(torch_, own)} | {err:.1e} |")
 
     def of_peak(times, work_flops, peaks):
-        """Median over rounds of GFLOP/s / that round's FMA peak, in percent."""
+        """Median over rounds of GFLOP/s / the FMA peak measured just before, in percent."""
         return f"{median([work_flops / t / 1e6 / p * 100 for t, p in zip(times, peaks)]):.0f}%" if times else "skipped"
 
     lines += ["", "| case | FMA peak GFLOP/s | attn | NumPy | PyTorch |", "|---|---:|---:|---:|---:|"]
-    for name, own, np_, torch_, work_flops, _, peaks in rows:
-        lines.append(f"| {name} | {median(peaks):.0f} | {of_peak(own, work_flops, peaks)} | {of_peak(np_, work_flops, peaks)} | "
-                     f"{of_peak(torch_, work_flops, peaks)} |")
+    for name, own, np_, torch_, work_flops, _, (attn_peaks, np_peaks, torch_peaks) in rows:
+        lines.append(f"| {name} | {median(attn_peaks + np_peaks + torch_peaks):.0f} | {of_peak(own, work_flops, attn_peaks)} | "
+                     f"{of_peak(np_, work_flops, np_peaks)} | {of_peak(torch_, work_flops, torch_peaks)} |")
     header = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; rounds: {args.rounds}; "
               f"threads: {os.environ.get('ATTN_THREADS', 'all')}; NumPy {np.__version__} "
               f"(OpenBLAS kernels: {openblas_kernels()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "

@@ -9,7 +9,7 @@ the same number of steps after warm-up; attn's includes drawing its ListOps batc
 
     python3 scripts/bench/train_step.py [--attn PATH] [--steps N] [--rounds R]
 """
-import argparse, os, platform, re, subprocess, tempfile
+import argparse, os, platform, re, subprocess, tempfile, time
 
 from compare import median_ms  # the same timing rule as the kernel benchmark
 
@@ -100,9 +100,13 @@ def main():
     print(f"machine: {cpu}, {os.cpu_count()} cores; threads: {os.environ.get('ATTN_THREADS', os.cpu_count())}")
     attn_ms, torch_ms = [], []
     for _ in range(args.rounds):
+        # A pause before each side's turn: PyTorch's idle threads keep spinning for a while after
+        # its work and would take a core from the next side (docs/benchmarks.md, seventh session).
+        time.sleep(0.5)
         attn_params, ms = time_attn(args.attn, args.steps)
         attn_ms.append(ms)
         if torch is not None:
+            time.sleep(0.5)
             torch_params, ms = time_torch(args.steps)
             torch_ms.append(ms)
     print(f"median of {args.steps} steps per round, {args.rounds} rounds alternating")
