@@ -118,12 +118,20 @@ def pause():
     time.sleep(0.5)
 
 
+# The attn line that measures the FMA peak (all threads), and how its output is read back.
+PEAK_LINE = 'print("PEAK", fma_peak(ms=300))'
+
+
+def read_peak(stdout):
+    return float(re.search(r"PEAK (\S+)", stdout).group(1))
+
+
 def fma_peak(attn, work):
-    """The machine's vector FMA peak in GFLOP/s right now (attn's fma_peak(), all threads), after a pause."""
+    """The machine's vector FMA peak in GFLOP/s right now, after a pause."""
     pause()
     with open(f"{work}/peak.attn", "w") as f:
-        f.write("print(fma_peak(ms=300))\n")
-    return float(subprocess.run([attn, "run", f"{work}/peak.attn"], check=True, capture_output=True, text=True).stdout)
+        f.write(PEAK_LINE + "\n")
+    return read_peak(subprocess.run([attn, "run", f"{work}/peak.attn"], check=True, capture_output=True, text=True).stdout)
 
 
 def peak_rss_mib(attn, script):
@@ -164,7 +172,7 @@ def main():
                 np.save(f"{work}/{name}.npy", x)
             call = f'attention(q, k, v, heads={case["heads"]}, causal={"true" if case["causal"] else "false"})'
             script = ['q = load("q.npy"); k = load("k.npy"); v = load("v.npy")', f"op = fn() => {call}"]
-        script += ['print("PEAK", fma_peak(ms=300))', f"ms = bench(op, repeat={repeats(case)})", 'save(op(), "out.npy")', 'print("RESULT", ms)']
+        script += [PEAK_LINE, f"ms = bench(op, repeat={repeats(case)})", 'save(op(), "out.npy")', 'print("RESULT", ms)']
         with open(f"{work}/case.attn", "w") as f:
             f.write("\n".join(script) + "\n")
         if case["kind"] == "gemm":
@@ -186,7 +194,7 @@ def main():
             if proc.returncode != 0:
                 sys.exit("attn failed:\n" + proc.stdout + proc.stderr)
             attn_times.append(float(re.search(r"RESULT (\S+)", proc.stdout).group(1)))
-            attn_peaks.append(float(re.search(r"PEAK (\S+)", proc.stdout).group(1)))
+            attn_peaks.append(read_peak(proc.stdout))
             if np_op:
                 np_peaks.append(fma_peak(args.attn, work))
                 np_times.append(median_ms(np_op, repeats(case)))
