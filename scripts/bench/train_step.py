@@ -9,9 +9,9 @@ the same number of steps after warm-up; attn's includes drawing its ListOps batc
 
     python3 scripts/bench/train_step.py [--attn PATH] [--steps N] [--rounds R]
 """
-import argparse, os, platform, re, subprocess, tempfile, time
+import argparse, os, platform, re, subprocess, tempfile
 
-from compare import median_ms  # the same timing rule as the kernel benchmark
+from compare import median_ms, pause  # the same timing rule and pause as the kernel benchmark
 
 try:
     import torch
@@ -102,11 +102,11 @@ def main():
     for _ in range(args.rounds):
         # A pause before each side's turn: PyTorch's idle threads keep spinning for a while after
         # its work and would take a core from the next side (docs/benchmarks.md, seventh session).
-        time.sleep(0.5)
+        pause()
         attn_params, ms = time_attn(args.attn, args.steps)
         attn_ms.append(ms)
         if torch is not None:
-            time.sleep(0.5)
+            pause()
             torch_params, ms = time_torch(args.steps)
             torch_ms.append(ms)
     print(f"median of {args.steps} steps per round, {args.rounds} rounds alternating")
